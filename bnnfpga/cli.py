@@ -13,6 +13,7 @@ import sys
 
 COMMAND_MODULES = [
     "bnnfpga.commands",
+    "bnnfpga.sim_cli",
 ]
 
 
