@@ -1,0 +1,247 @@
+"""PyTorch building blocks for binarized networks (BinaryConnect, BinaryNet, XNOR-Net).
+
+Every block is written so that its eval-mode forward is reproduced exactly by
+the integer pipeline (``bnnfpga.export`` folds it, ``bnnfpga.golden`` runs it):
+
+* :class:`BinaryLinear` / :class:`BinaryConv2d` keep latent real weights
+  (clipped to [-1, 1] after each optimizer step by :func:`clip_weights`) and use
+  their sign (w >= 0 -> +1) in the forward pass; the gradient passes straight
+  through to the latent weights.  Stochastic binarization draws +1 with
+  probability hard_sigmoid(w) = clip((w + 1) / 2, 0, 1) in training and is
+  deterministic in eval mode.  The optional XNOR-Net scale ``alpha = mean|W|``
+  per output channel multiplies the integer dot product (after it, so the dot
+  product itself stays an exact integer); it folds into the thresholds.
+* :class:`BinaryActivation`: sign (x >= 0 -> +1) with the straight-through
+  estimator: gradient 1 where |x| <= t_clip, 0 elsewhere (t_clip = 1 in
+  BinaryNet, 0.5 recommended by Bethge et al.).
+* :class:`BatchNorm`: a BatchNorm whose eval forward is written as explicit
+  elementwise float32 operations ``(x - mean) * (gamma / sqrt(var + eps)) + beta``
+  so that threshold folding can evaluate the very same arithmetic.
+* :class:`InputQuant`: raw pixels p (0..255, as floats) -> (p - zero_point) * 2**-frac_bits,
+  exact in float32; the model file records zero_point and frac_bits.
+* "same" padding of a binary feature map uses the fixed value -1 (the bit 0 in
+  hardware); padding of the fixed-point input uses 0 (q = 0).
+* :class:`Scale`: a learnable positive scalar on the last layer's integer scores;
+  it does not change the argmax and is dropped by the export.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PAD_BINARY = -1.0  # the fixed pad value of binarized feature maps ("same" convolutions)
+
+
+# ---------------------------------------------------------------- binarization
+class _SignSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, t_clip: float):
+        ctx.save_for_backward(x)
+        ctx.t_clip = t_clip
+        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x.abs() <= ctx.t_clip).to(g.dtype), None
+
+
+class _StochasticSignSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, t_clip: float):
+        ctx.save_for_backward(x)
+        ctx.t_clip = t_clip
+        p = hard_sigmoid(x)
+        return torch.where(torch.rand_like(x) < p, torch.ones_like(x), -torch.ones_like(x))
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * (x.abs() <= ctx.t_clip).to(g.dtype), None
+
+
+def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return torch.clamp((x + 1.0) / 2.0, 0.0, 1.0)
+
+
+def sign_ste(x: torch.Tensor, t_clip: float = 1.0, stochastic: bool = False) -> torch.Tensor:
+    """Sign with a straight-through gradient clipped at |x| <= t_clip."""
+    fn = _StochasticSignSTE if stochastic else _SignSTE
+    return fn.apply(x, float(t_clip))
+
+
+def binarize_weight(w: torch.Tensor, stochastic: bool = False) -> torch.Tensor:
+    """Latent weights -> +-1 (identity gradient: BinaryConnect)."""
+    if stochastic:
+        b = torch.where(torch.rand_like(w) < hard_sigmoid(w), torch.ones_like(w), -torch.ones_like(w))
+    else:
+        b = torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
+    return w + (b - w).detach()
+
+
+class BinaryActivation(nn.Module):
+    def __init__(self, t_clip: float = 1.0, stochastic: bool = False):
+        super().__init__()
+        self.t_clip = float(t_clip)
+        self.stochastic = bool(stochastic)
+
+    def forward(self, x):
+        return sign_ste(x, self.t_clip, self.stochastic and self.training)
+
+    def extra_repr(self):
+        return f"t_clip={self.t_clip}, stochastic={self.stochastic}"
+
+
+# ------------------------------------------------------------- compute layers
+class _BinaryWeights(nn.Module):
+    """Shared part of binary dense/conv layers: latent weights, alpha, recording."""
+
+    def _init_binary(self, weight_shape, alpha: bool, stochastic: bool, input_kind: str):
+        self.weight = nn.Parameter(torch.empty(weight_shape))
+        # Glorot-uniform latent init inside [-1, 1]
+        fan_in = math.prod(weight_shape[1:])
+        bound = min(1.0, math.sqrt(6.0 / (fan_in + weight_shape[0])))
+        nn.init.uniform_(self.weight, -bound, bound)
+        self.use_alpha = bool(alpha)
+        self.stochastic = bool(stochastic)
+        if input_kind not in ("binary", "fixed"):
+            raise ValueError(f"input_kind must be 'binary' or 'fixed', got {input_kind!r}")
+        self.input_kind = input_kind
+        self.record = False  # when True, keep the integer-valued dot product of the last call
+        self.last_dot: Optional[torch.Tensor] = None
+
+    def binary_weight(self) -> torch.Tensor:
+        return binarize_weight(self.weight, self.stochastic and self.training)
+
+    def alpha(self) -> torch.Tensor:
+        """XNOR-Net per-output-channel scale mean|W| (latent weights)."""
+        return self.weight.abs().flatten(1).mean(dim=1)
+
+    def _finish(self, dot: torch.Tensor, view) -> torch.Tensor:
+        if self.record:
+            self.last_dot = dot.detach()
+        if self.use_alpha:
+            return dot * self.alpha().view(view)
+        return dot
+
+
+class BinaryLinear(_BinaryWeights):
+    def __init__(self, in_features, out_features, alpha=False, stochastic=False, input_kind="binary"):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self._init_binary((self.out_features, self.in_features), alpha, stochastic, input_kind)
+
+    def forward(self, x):
+        return self._finish(F.linear(x, self.binary_weight()), (1, -1))
+
+    def extra_repr(self):
+        return f"{self.in_features}, {self.out_features}, alpha={self.use_alpha}, input={self.input_kind}"
+
+
+class BinaryConv2d(_BinaryWeights):
+    def __init__(self, in_channels, out_channels, kernel_size=3, padding="valid", alpha=False,
+                 stochastic=False, input_kind="binary"):
+        super().__init__()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+        if padding == "same" and kernel_size % 2 != 1:
+            raise ValueError("'same' padding needs an odd kernel size")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.padding = int(kernel_size), padding
+        self._init_binary((self.out_channels, self.in_channels, self.kernel_size, self.kernel_size),
+                          alpha, stochastic, input_kind)
+
+    @property
+    def pad_value(self) -> float:
+        return 0.0 if self.input_kind == "fixed" else PAD_BINARY
+
+    def forward(self, x):
+        if self.padding == "same":
+            p = (self.kernel_size - 1) // 2
+            x = F.pad(x, (p, p, p, p), value=self.pad_value)
+        return self._finish(F.conv2d(x, self.binary_weight()), (1, -1, 1, 1))
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, padding={self.padding}, "
+                f"alpha={self.use_alpha}, input={self.input_kind}")
+
+
+# ------------------------------------------------------------------ the rest
+def bn_eval(x: torch.Tensor, bn: "BatchNorm") -> torch.Tensor:
+    """BatchNorm inference as explicit float32 elementwise ops (the folding evaluates exactly this)."""
+    view = (1, -1) + (1,) * (x.dim() - 2)
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return (x - bn.running_mean.view(view)) * scale.view(view) + bn.bias.view(view)
+
+
+class BatchNorm(nn.BatchNorm1d):
+    """BatchNorm over channel dim 1 of (N, C) or (N, C, H, W) inputs."""
+
+    def _check_input_dim(self, x):
+        if x.dim() not in (2, 4):
+            raise ValueError(f"expected a 2D or 4D input, got {x.dim()}D")
+
+    def forward(self, x):
+        if self.training:
+            return super().forward(x)
+        return bn_eval(x, self)
+
+
+class InputQuant(nn.Module):
+    """Raw pixels (0..255 floats) -> fixed point (p - zero_point) * 2**-frac_bits."""
+
+    def __init__(self, zero_point: int = 128, frac_bits: int = 7, bits: int = 8):
+        super().__init__()
+        self.zero_point, self.frac_bits, self.bits = int(zero_point), int(frac_bits), int(bits)
+
+    def forward(self, x):
+        return (torch.round(x) - self.zero_point) * (2.0 ** -self.frac_bits)
+
+    def extra_repr(self):
+        return f"zero_point={self.zero_point}, frac_bits={self.frac_bits}"
+
+
+class Scale(nn.Module):
+    """Learnable positive scalar on the final scores (argmax-invariant)."""
+
+    def __init__(self, init: float = 1.0):
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(float(math.log(init))))
+
+    def forward(self, x):
+        return x * torch.exp(self.log_scale)
+
+
+class Flatten(nn.Module):
+    def forward(self, x):
+        return x.flatten(1)
+
+
+class BNNSequential(nn.Sequential):
+    """A chain of the blocks above; ``bnnfpga.export`` turns it into the IR."""
+
+    def clip_weights(self):
+        clip_weights(self)
+
+    def set_record(self, on: bool = True):
+        for m in self.modules():
+            if isinstance(m, _BinaryWeights):
+                m.record = on
+                if not on:
+                    m.last_dot = None
+
+
+def clip_weights(model: nn.Module) -> None:
+    """Clip latent binary weights to [-1, 1] (BinaryConnect), after each optimizer step."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, _BinaryWeights):
+                m.weight.clamp_(-1.0, 1.0)
+
+
+def binary_layers(model: nn.Module):
+    return [m for m in model.modules() if isinstance(m, _BinaryWeights)]
