@@ -14,6 +14,7 @@ import sys
 COMMAND_MODULES = [
     "bnnfpga.commands",
     "bnnfpga.sim_cli",
+    "bnnfpga.hls.cli",
 ]
 
 

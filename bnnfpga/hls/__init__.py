@@ -1,0 +1,1 @@
+"""HLS C++ backend: generate a Vivado/Vitis HLS dataflow accelerator and C-simulate it."""

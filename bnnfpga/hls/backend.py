@@ -1,0 +1,437 @@
+"""The HLS C++ backend: IR + folding -> the files of a Vivado/Vitis HLS project.
+
+:func:`generate` is a pure function: the same network and options give the same
+``{relative path: text or bytes}`` dictionary, byte for byte.  :func:`plan`
+lays out the dataflow pipeline (one stage per layer, plus sliding-window
+generators before convolutions and width converters where neighbouring stages
+disagree) with the analytical cycles per frame of every stage.
+:func:`write_project` writes the files atomically.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+
+from .. import __version__
+from .. import folding as fo
+from ..folding import FoldingError, LayerFold
+from ..golden import GoldenModel, label_select
+from ..ir import Conv2D, Dense, IRError, MaxPool2D, Network, acc_bits, infer_shapes, sanitize_identifier
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "hls_templates"
+STATIC_FILES = {"bnn_library.h": "bnn_library.h", "bnn_tb.h": "bnn_tb.h", "csim_include/hls_stream.h": "hls_stream.h"}
+MARKER = ".bnnfpga-hls"
+MAX_AP_WIDTH = 32768  # ap_int's hard limit (AP_INT_MAX_W)
+DEFAULT_PART = "xc7z020clg400-1"
+
+
+class BackendError(ValueError):
+    """A network/option combination the HLS backend cannot build."""
+
+
+# ---------------------------------------------------------------------------
+# names
+
+
+def safe_text(s: str) -> str:
+    """Text safe inside a // comment or a Markdown table: printable ASCII, others as <U+XXXX>."""
+    ok = re.compile(r"[A-Za-z0-9 _\-.:,()+=#]")
+    return "".join(ch if ok.fullmatch(ch) else f"<U+{ord(ch):04X}>" for ch in str(s))
+
+
+def _ident(name: str) -> str:
+    base = re.sub("_+", "_", sanitize_identifier(name)).strip("_") or "layer"
+    return base if base[0].isalpha() else "l_" + base
+
+
+def layer_idents(net: Network) -> Dict[str, str]:
+    """Layer name -> unique C identifier (no '__', no leading digit, case-insensitively unique)."""
+    used = {"bnn_top", "bnn_pipeline", "bnn_write_param", "s_axis", "m_axis", "frames"}
+    out = {}
+    for layer in net.layers:
+        base = _ident(layer.name)
+        ident, i = base, 1
+        while ident.lower() in used:
+            ident = f"{base}_{i}"
+            i += 1
+        used.add(ident.lower())
+        out[layer.name] = ident
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the pipeline plan
+
+
+@dataclass
+class Stage:
+    kind: str  # input | swg | mvtu | scores | maxpool | convert | output
+    layer: str  # layer name ('' for input/output)
+    title: str
+    comments: List[str]
+    call: str
+    out: Optional[str]
+    out_type: Optional[str]
+    cycles: int
+    shapes: str = ""
+    pe: str = ""
+    simd: str = ""
+
+    @property
+    def layer_md(self) -> str:
+        return safe_text(self.layer) if self.layer else "-"
+
+
+@dataclass
+class ParamBlock:
+    index: int
+    id: str
+    name: str
+    kind: str
+    channels: int
+    fan_in: int
+    pe: int
+    simd: int
+    sf: int
+    nf: int
+    qb: int
+    abits: int
+    thresholds: bool
+    layer: object = field(repr=False, default=None)
+
+    @property
+    def tiles(self) -> int:
+        return self.sf * self.nf
+
+    @property
+    def header(self) -> str:
+        return f"params_{self.id}.h"
+
+    @property
+    def comment(self) -> str:
+        return f"layer '{safe_text(self.name)}'"
+
+    @property
+    def name_md(self) -> str:
+        return f"`{safe_text(self.name)}`"
+
+
+@dataclass
+class Plan:
+    net: Network
+    folding: Dict[str, LayerFold]
+    top_k: int
+    runtime_params: bool
+    stages: List[Stage]
+    params: List[ParamBlock]
+    ap_int_max_w: int
+
+    @property
+    def pipeline_cycles(self) -> int:
+        return max(s.cycles for s in self.stages)
+
+    @property
+    def slowest(self) -> str:
+        s = max(self.stages, key=lambda s: s.cycles)
+        return f"{s.kind} {safe_text(s.layer)}".strip()
+
+    def cycles_table(self) -> str:
+        lines = [f"{'#':>3} {'stage':8} {'layer':20} {'PE':>5} {'SIMD':>5} {'cycles/frame':>13}"]
+        for i, s in enumerate(self.stages):
+            lines.append(f"{i:>3} {s.kind:8} {safe_text(s.layer)[:20]:20} {s.pe:>5} {s.simd:>5} {s.cycles:>13}")
+        lines.append(f"pipeline: {self.pipeline_cycles} cycles per frame (slowest: {self.slowest}); "
+                     f"{1e8 / self.pipeline_cycles:.0f} frames/s at 100 MHz")
+        return "\n".join(lines)
+
+
+def _shape(s) -> str:
+    return "x".join(str(v) for v in s)
+
+
+def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_params: bool = False) -> Plan:
+    """Lay out the dataflow pipeline; raises IRError / FoldingError / BackendError."""
+    if not isinstance(net, Network):
+        raise IRError(f"expected an ir.Network, got {type(net).__name__}")
+    net.validate()
+    fo.check(net, folding)
+    classes = net.num_classes
+    if not isinstance(top_k, int) or not (1 <= top_k <= classes):
+        raise BackendError(f"top_k must be in [1, {classes}] (the number of classes), got {top_k!r}")
+    ids = layer_idents(net)
+    compute = net.compute_layers()
+    sp = net.input
+    qb = int(sp.bits)
+    stages: List[Stage] = []
+    params: List[ParamBlock] = []
+    widths = [64]
+
+    in_bytes = sp.height * sp.width * sp.channels
+    s0 = folding[compute[0].name].simd
+    cur, lanes, cur_qb = "s_input", s0, qb
+    widths.append(s0 * qb)
+    stages.append(Stage(
+        "input", "", "input: AXI4-Stream bytes -> q = p - zero_point",
+        [f"{in_bytes} bytes per frame ({_shape(sp.shape)}, HxWxC) in {-(-in_bytes // 8)} 64-bit beats",
+         f"q = p - {sp.zero_point}, {qb}-bit signed; {s0} lanes per word (first layer's SIMD); one byte per cycle"],
+        f"bnn_input<{in_bytes}, {s0}, {qb}, {sp.zero_point}, axis_in_t>(s_axis, {cur}, frames)",
+        cur, f"ap_uint<{s0 * qb}>", in_bytes, _shape(sp.shape), "", str(s0)))
+
+    for li, (layer, (ishape, oshape)) in enumerate(zip(net.layers, infer_shapes(net))):
+        ident = ids[layer.name]
+        lname = safe_text(layer.name)
+        if isinstance(layer, MaxPool2D):
+            h, w, c = ishape
+            cf = c // lanes
+            out = f"s{li}_{ident}"
+            stages.append(Stage(
+                "maxpool", layer.name, f"max-pool '{lname}' {layer.kernel}x{layer.kernel}",
+                [f"{_shape(ishape)} -> {_shape(oshape)}; OR of each window's bits",
+                 f"{cf} words of {lanes} channels per pixel; one word per cycle: {h * w * cf} cycles"],
+                f"bnn_maxpool<{layer.kernel}, {h}, {w}, {cf}, {lanes}>({cur}, {out}, frames)",
+                out, f"ap_uint<{lanes}>", h * w * cf, f"{_shape(ishape)}->{_shape(oshape)}", "", ""))
+            cur = out
+            continue
+        f = folding[layer.name]
+        pe, simd = f.pe, f.simd
+        last = layer is compute[-1]
+        nbits = int(np.prod(ishape))
+        if lanes != simd:
+            out = f"s{li}_{ident}_cv"
+            widths.append(lanes + simd)
+            cyc = nbits // lanes + nbits // simd
+            stages.append(Stage(
+                "convert", layer.name, f"width converter before '{lname}': {lanes} -> {simd} bits",
+                [f"{nbits} bits per frame; {nbits // lanes} words in, {nbits // simd} words out: {cyc} cycles"],
+                f"bnn_convert<{lanes}, {simd}, {nbits}>({cur}, {out}, frames)",
+                out, f"ap_uint<{simd}>", cyc, _shape(ishape), "", f"{lanes}->{simd}"))
+            cur, lanes = out, simd
+        ww = simd * cur_qb
+        if isinstance(layer, Conv2D):
+            h, w, c = ishape
+            cf = c // simd
+            k, pad = layer.kernel, layer.pad
+            oh, ow = oshape[0], oshape[1]
+            out = f"s{li}_{ident}_win"
+            cyc = h * w * cf + oh * ow * k * k * cf
+            stages.append(Stage(
+                "swg", layer.name, f"sliding window of '{lname}': {k}x{k}, padding {layer.padding}",
+                [f"{_shape(ishape)} -> {oh}x{ow} windows of {k}x{k}x{c} in (ky, kx, c) order, {k * k * cf} words of {simd} lanes",
+                 f"pad {pad} ({'q = 0' if cur_qb > 1 else 'bit 0 = -1'}); line buffer of {k} rows; {cyc} cycles"],
+                f"bnn_swg<{k}, {h}, {w}, {cf}, {pad}, {ww}>({cur}, {out}, frames)",
+                out, f"ap_uint<{ww}>", cyc, _shape(ishape), "", str(simd)))
+            cur = out
+            pix = oh * ow
+        else:
+            pix = 1
+        sf = layer.fan_in // simd
+        nf = layer.out_channels // pe
+        cyc = fo.layer_cycles(net, layer, f)
+        abits = acc_bits(net, layer) + 2
+        kind = "conv" if isinstance(layer, Conv2D) else "dense"
+        pb = ParamBlock(len(params), ident, layer.name, kind, layer.out_channels, layer.fan_in, pe, simd, sf, nf,
+                        cur_qb, abits, not last, layer)
+        params.append(pb)
+        widths += [simd, ww, 32 * pe]
+        out = f"s{li}_{ident}"
+        what = f"{'fixed-point q' if cur_qb > 1 else 'binary'} x binary weights"
+        com = [f"{kind} {_shape(ishape)} -> {_shape(oshape)}, fan-in {layer.fan_in}, {what}",
+               f"PE = {pe}, SIMD = {simd}: SF = {sf} input folds x NF = {nf} neuron folds x {pix} pixels = {cyc} cycles"]
+        if last:
+            com.append(f"last layer: {pe} int32 scores per word ({'2*popcount - n' if cur_qb == 1 else 'fixed sum'})")
+            call = (f"bnn_mvu_scores<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {layer.fan_in}>"
+                    f"({cur}, {out}, {ident}_w, frames)")
+            otype = f"ap_uint<{32 * pe}>"
+            skind = "scores"
+        else:
+            com.append(f"threshold on the last input fold ({abits}-bit accumulator); {pe} bits per word")
+            call = (f"bnn_mvtu<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {pix}, {abits}>"
+                    f"({cur}, {out}, {ident}_w, {ident}_t, {ident}_neg, frames)")
+            otype = f"ap_uint<{pe}>"
+            skind = "mvtu"
+        stages.append(Stage(skind, layer.name, f"{kind} '{lname}'", com, call, out, otype, cyc,
+                            f"{_shape(ishape)}->{_shape(oshape)}", str(pe), str(simd)))
+        cur, lanes, cur_qb = out, pe, 1
+        if runtime_params and simd > 64:
+            raise FoldingError(f"layer '{layer.name}': SIMD={simd} > 64 cannot be loaded at run time "
+                               "(one 64-bit value per weight word); lower its SIMD or drop runtime_params")
+
+    pe_last = folding[compute[-1].name].pe
+    cyc = classes // pe_last + classes + top_k
+    stages.append(Stage(
+        "output", "", f"output: {classes} scores + top-{top_k} labels -> AXI4-Stream",
+        [f"{classes // pe_last} words of {pe_last} scores in; {classes + top_k} 32-bit words out, TLAST on the last",
+         "labels: score descending, ties to the lowest index"],
+        f"bnn_output<{classes}, {pe_last}, {top_k}, axis_out_t>({cur}, m_axis, frames)",
+        None, None, cyc, str(classes), str(pe_last), ""))
+    need = max(widths)
+    if need > MAX_AP_WIDTH:
+        raise BackendError(f"a stream or weight word of {need} bits exceeds ap_int's {MAX_AP_WIDTH}-bit limit: lower SIMD/PE")
+    return Plan(net, folding, top_k, runtime_params, stages, params, max(1024, -(-need // 1024) * 1024))
+
+
+# ---------------------------------------------------------------------------
+# parameter tables
+
+
+def weight_words(layer, pe: int, simd: int) -> np.ndarray:
+    """(PE, NF*SF, SIMD) bits: word [pe][nf*SF + sf] = channel nf*PE+pe, bits sf*SIMD.. (lane i = bit i)."""
+    w = np.asarray(layer.weights, dtype=np.uint8)
+    out_c, n = w.shape
+    nf, sf = out_c // pe, n // simd
+    return w.reshape(nf, pe, sf, simd).transpose(1, 0, 2, 3).reshape(pe, nf * sf, simd)
+
+
+def words_to_ints(bits: np.ndarray) -> List[int]:
+    """(..., SIMD) bits -> Python ints (lane i at bit i), flattened."""
+    simd = bits.shape[-1]
+    flat = bits.reshape(-1, simd)
+    pad = (-simd) % 8
+    if pad:
+        flat = np.concatenate([flat, np.zeros((flat.shape[0], pad), np.uint8)], axis=1)
+    packed = np.packbits(flat, axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def _literal(v: int, simd: int) -> str:
+    digits = max(1, -(-simd // 4))
+    if simd <= 64:
+        return f"0x{v:0{digits}x}{'ULL' if simd > 32 else 'u'}"
+    return f'ap_uint<{simd}>("{v:0{digits}x}", 16)'
+
+
+def _rows(items: List[str], width: int = 100) -> List[str]:
+    lines, cur = [], ""
+    for it in items:
+        piece = it + ","
+        if cur and len(cur) + 1 + len(piece) > width:
+            lines.append(cur)
+            cur = piece
+        else:
+            cur = f"{cur} {piece}" if cur else piece
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+def _param_context(p: ParamBlock, storage: str) -> dict:
+    bits = weight_words(p.layer, p.pe, p.simd)
+    ints = words_to_ints(bits)
+    tiles = p.tiles
+    ctx = dict(p.__dict__)
+    ctx.update(tiles=tiles, header=p.header, comment=p.comment, name_md=p.name_md, storage=storage,
+               weight_rows=[_rows([_literal(v, p.simd) for v in ints[i * tiles:(i + 1) * tiles]]) for i in range(p.pe)])
+    if p.thresholds:
+        th = p.layer.thresholds
+        t = np.asarray(th.t, dtype=np.int64).reshape(p.nf, p.pe).T
+        neg = (np.asarray(th.direction) < 0).astype(np.int64).reshape(p.nf, p.pe).T
+        ctx.update(t_rows=[_rows([str(int(v)) for v in t[i]]) for i in range(p.pe)],
+                   neg_rows=[_rows([str(int(v)) for v in neg[i]], 100) for i in range(p.pe)])
+    return ctx
+
+
+# ---------------------------------------------------------------------------
+# generation
+
+
+def _env():
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), keep_trailing_newline=True,
+                              undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_params: bool = False,
+             test_frames: int = 4, seed: int = 0, part: str = DEFAULT_PART, clock_ns: float = 10.0
+             ) -> Dict[str, Union[str, bytes]]:
+    """The project's files: {relative path: text (str) or binary test vectors (bytes)}."""
+    from .vectors import expected_words, pack_input_beats
+
+    pl = plan(net, folding, top_k, runtime_params)
+    env = _env()
+    sp = net.input
+    storage = "static" if runtime_params else "static const"
+    pctx = [_param_context(p, storage) for p in pl.params]
+    ctx = dict(
+        version=__version__, net_comment=f"network '{safe_text(net.name)}'", net_md=f"`{safe_text(net.name)}`",
+        ident=_ident(net.name),
+        input=sp, in_bytes=sp.height * sp.width * sp.channels,
+        in_beats=-(-(sp.height * sp.width * sp.channels) // 8), classes=net.num_classes, top_k=top_k,
+        compute_layers=len(pl.params), runtime_params=runtime_params, ap_int_max_w=pl.ap_int_max_w,
+        stages=pl.stages, params=pctx, pipeline_cycles=pl.pipeline_cycles, slowest=pl.slowest,
+        tv_frames=test_frames, part=part, clock_ns=clock_ns,
+    )
+    files: Dict[str, Union[str, bytes]] = {}
+    files["bnn_top.h"] = env.get_template("bnn_top.h.j2").render(**ctx)
+    files["bnn_top.cpp"] = env.get_template("bnn_top.cpp.j2").render(**ctx)
+    tmpl = env.get_template("params.h.j2")
+    for p in pctx:
+        files[p["header"]] = tmpl.render(p=p, version=__version__)
+    files["tb_bnn_top.cpp"] = env.get_template("tb_bnn_top.cpp.j2").render(**ctx)
+    files["run_hls.tcl"] = env.get_template("run_hls.tcl.j2").render(**ctx)
+    files["README.md"] = env.get_template("README.md.j2").render(**ctx)
+    for dst, src in STATIC_FILES.items():
+        files[dst] = (TEMPLATES / src).read_text()
+    files["folding.json"] = fo.to_json(folding)
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (test_frames, sp.height, sp.width, sp.channels), dtype=np.uint8)
+    scores = GoldenModel(net).run(images)
+    files["tv/input_beats.bin"] = pack_input_beats(net, images).tobytes()
+    files["tv/expected_words.bin"] = expected_words(scores, label_select(scores, top_k)).tobytes()
+    files[MARKER] = f"bnnfpga {__version__} HLS project of network '{safe_text(net.name)}'\n"
+    return dict(sorted(files.items()))
+
+
+def write_project(files: Dict[str, Union[str, bytes]], out_dir) -> Path:
+    """Write the files into out_dir atomically: a temporary folder beside it is filled, then renamed.
+
+    An existing out_dir is replaced only when it is empty or an earlier bnnfpga HLS
+    project (it holds the marker file); on any error nothing is left behind.
+    """
+    out = Path(out_dir)
+    if out.exists():
+        if not out.is_dir():
+            raise BackendError(f"{out}: exists and is not a folder")
+        if any(out.iterdir()) and not (out / MARKER).exists():
+            raise BackendError(f"{out}: folder exists and is not a bnnfpga HLS project; refusing to overwrite it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
+    old = None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        for rel, data in files.items():
+            p = tmp / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, bytes):
+                p.write_bytes(data)
+            else:
+                p.write_text(data, encoding="utf-8", newline="\n")
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=str(out.parent)))
+            os.rmdir(old)
+            os.rename(out, old)
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not out.exists():
+            os.rename(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def compile_project(net: Network, folding: Dict[str, LayerFold], out_dir, **kw) -> Plan:
+    """generate + write_project; returns the plan (for the cycles report)."""
+    files = generate(net, folding, **kw)
+    write_project(files, out_dir)
+    return plan(net, folding, kw.get("top_k", 1), kw.get("runtime_params", False))

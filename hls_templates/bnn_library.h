@@ -1,0 +1,308 @@
+// bnn_library.h -- the streaming building blocks of a bnnfpga accelerator.
+//
+// Every stage is a function template that runs `frames` frames and talks to its
+// neighbours through hls::stream words:
+//
+//   bnn_input      AXI4-Stream 64-bit beats -> bytes -> q = p - zero_point,
+//                  packed SIMD lanes of QB bits per word
+//   bnn_swg        sliding-window generator (im2col) with a K-row line buffer
+//   bnn_mvtu       matrix-vector-threshold unit: PE channels x SIMD lanes per
+//                  cycle, accumulate over the input fold, threshold on the last
+//                  fold, PE bits out
+//   bnn_mvu_scores the last layer: PE integer scores (2*popcount - n) out
+//   bnn_maxpool    binary max-pool (OR of the window)
+//   bnn_convert    stream width converter (A bits in, B bits out)
+//   bnn_output     scores + top-k labels -> AXI4-Stream 32-bit words
+//
+// Conventions (bnnfpga.ir): bit 1 means +1, bit 0 means -1; lane i of a word
+// sits at bits [QB*i+QB-1 : QB*i]; channels are innermost in every stream.
+#pragma once
+
+#include <stdint.h>
+
+#include <hls_stream.h>
+
+#include "ap_int.h"
+
+// ---------------------------------------------------------------------------
+// popcount of a word.  C simulation counts 64-bit limbs with the compiler's
+// popcount; synthesis sees an adder tree over the bits.
+template <int N>
+inline unsigned bnn_popcount(const ap_uint<N>& x) {
+#ifndef __SYNTHESIS__
+  return x.V.countPopulation();
+#else
+  unsigned c = 0;
+  for (int i = 0; i < N; i++) {
+#pragma HLS UNROLL
+    c += x[i];
+  }
+  return c;
+#endif
+}
+
+// The dot product of one input word with one weight word.
+// QB == 1: binary lanes, popcount(xnor(x, w)) = SIMD - popcount(x ^ w).
+// QB  > 1: signed fixed-point lanes q_i times +-1 weights: sum(w_i ? q_i : -q_i).
+template <unsigned SIMD, unsigned QB>
+struct bnn_dot {
+  static int apply(const ap_uint<SIMD * QB>& x, const ap_uint<SIMD>& w) {
+    int acc = 0;
+    for (unsigned i = 0; i < SIMD; i++) {
+#pragma HLS UNROLL
+      ap_int<QB> q = x(QB * i + QB - 1, QB * i);
+      acc += w[i] ? (int)q : -(int)q;
+    }
+    return acc;
+  }
+};
+
+template <unsigned SIMD>
+struct bnn_dot<SIMD, 1> {
+  static int apply(const ap_uint<SIMD>& x, const ap_uint<SIMD>& w) {
+    ap_uint<SIMD> diff = x ^ w;
+    return (int)SIMD - (int)bnn_popcount<SIMD>(diff);
+  }
+};
+
+// ---------------------------------------------------------------------------
+// Input: a frame of NBYTES raw uint8 pixels, 8 per 64-bit beat (byte i in bits
+// [8*(i%8)+7 : 8*(i%8)] of beat i/8, last beat zero-padded).  Emits words of
+// SIMD signed lanes of QB bits, q = p - ZP.  One byte per cycle.
+template <unsigned NBYTES, unsigned SIMD, unsigned QB, int ZP, class AxisIn>
+void bnn_input(hls::stream<AxisIn>& in, hls::stream<ap_uint<SIMD * QB> >& out, unsigned frames) {
+  ap_uint<64> beat = 0;
+  ap_uint<SIMD * QB> word = 0;
+  unsigned lane = 0;
+  for (unsigned f = 0; f < frames; f++) {
+    for (unsigned i = 0; i < NBYTES; i++) {
+#pragma HLS PIPELINE II=1
+      if (i % 8 == 0) beat = in.read().data;
+      ap_uint<8> p = beat(8 * (i % 8) + 7, 8 * (i % 8));
+      ap_int<QB> q = (int)p - ZP;
+      word(QB * lane + QB - 1, QB * lane) = q;
+      if (lane == SIMD - 1) {
+        out.write(word);
+        lane = 0;
+      } else {
+        lane++;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Sliding-window generator: an H x W input with CF words per pixel becomes, for
+// every output pixel (oy, ox), the K*K*CF words of its window in (ky, kx, cf)
+// order, the order of the IR's convolution weights.  PAD rows/columns of zero
+// words surround the input ("same" padding: bit 0 = -1 for binary maps, q = 0
+// for pixels).  A line buffer keeps the last K input rows; input rows are read
+// just before the first window that needs them.
+template <unsigned K, unsigned H, unsigned W, unsigned CF, unsigned PAD, unsigned WW>
+void bnn_swg(hls::stream<ap_uint<WW> >& in, hls::stream<ap_uint<WW> >& out, unsigned frames) {
+  const unsigned OH = H + 2 * PAD - K + 1;
+  const unsigned OW = W + 2 * PAD - K + 1;
+  ap_uint<WW> rows[K][W * CF];
+#pragma HLS ARRAY_PARTITION variable=rows complete dim=1
+  for (unsigned f = 0; f < frames; f++) {
+    unsigned rows_read = 0;
+    for (unsigned oy = 0; oy < OH; oy++) {
+      // the window's bottom row, clipped to the image
+      unsigned need = oy + K - 1 - PAD;
+      if (need > H - 1) need = H - 1;
+      for (; rows_read <= need; rows_read++) {
+        for (unsigned x = 0; x < W * CF; x++) {
+#pragma HLS PIPELINE II=1
+          rows[rows_read % K][x] = in.read();
+        }
+      }
+      for (unsigned ox = 0; ox < OW; ox++) {
+        for (unsigned kk = 0; kk < K * K * CF; kk++) {
+#pragma HLS PIPELINE II=1
+          const unsigned ky = kk / (K * CF), kx = (kk / CF) % K, cf = kk % CF;
+          const int iy = (int)(oy + ky) - (int)PAD, ix = (int)(ox + kx) - (int)PAD;
+          ap_uint<WW> v = 0;
+          if (iy >= 0 && iy < (int)H && ix >= 0 && ix < (int)W) v = rows[iy % K][ix * CF + cf];
+          out.write(v);
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Matrix-vector-threshold unit.  Per output pixel (PIX per frame), the input
+// vector arrives as SF words of SIMD lanes; output channel c = nf*PE + pe is
+// computed by PE pe at neuron fold nf.  The input words are buffered during
+// neuron fold 0 and reused by the others: SF*NF cycles per pixel, II=1.
+// Weights: w[pe][nf*SF + sf], lane i = weight bit sf*SIMD + i of the channel.
+// On the last input fold, bit pe of the output word is
+// (neg ? acc <= t : acc >= t) for the channel's threshold t.
+template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned PIX, int ABITS>
+void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& out,
+              const ap_uint<SIMD> w[PE][NF * SF], const ap_int<ABITS> t[PE][NF], const ap_uint<1> neg[PE][NF],
+              unsigned frames) {
+  ap_uint<SIMD * QB> inbuf[SF];
+  ap_int<ABITS> acc[PE];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+  unsigned sf = 0, nf = 0;
+  const unsigned long total = (unsigned long)frames * PIX * NF * SF;
+  for (unsigned long i = 0; i < total; i++) {
+#pragma HLS PIPELINE II=1
+    ap_uint<SIMD * QB> x;
+    if (nf == 0) {
+      x = in.read();
+      inbuf[sf] = x;
+    } else {
+      x = inbuf[sf];
+    }
+    for (unsigned pe = 0; pe < PE; pe++) {
+#pragma HLS UNROLL
+      const int d = bnn_dot<SIMD, QB>::apply(x, w[pe][nf * SF + sf]);
+      acc[pe] = (sf == 0 ? 0 : (int)acc[pe]) + d;
+    }
+    if (sf == SF - 1) {
+      ap_uint<PE> o;
+      for (unsigned pe = 0; pe < PE; pe++) {
+#pragma HLS UNROLL
+        o[pe] = neg[pe][nf] ? (acc[pe] <= t[pe][nf]) : (acc[pe] >= t[pe][nf]);
+      }
+      out.write(o);
+      sf = 0;
+      nf = (nf == NF - 1) ? 0 : nf + 1;
+    } else {
+      sf++;
+    }
+  }
+}
+
+// The last layer: the same unit without thresholds.  Emits PE int32 scores per
+// word (score of channel nf*PE + pe in bits [32*pe+31 : 32*pe]):
+// 2*popcount - FANIN for binary inputs (QB == 1), the fixed sum otherwise.
+template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned FANIN>
+void bnn_mvu_scores(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<32 * PE> >& out,
+                    const ap_uint<SIMD> w[PE][NF * SF], unsigned frames) {
+  ap_uint<SIMD * QB> inbuf[SF];
+  int acc[PE];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+  unsigned sf = 0, nf = 0;
+  const unsigned long total = (unsigned long)frames * NF * SF;
+  for (unsigned long i = 0; i < total; i++) {
+#pragma HLS PIPELINE II=1
+    ap_uint<SIMD * QB> x;
+    if (nf == 0) {
+      x = in.read();
+      inbuf[sf] = x;
+    } else {
+      x = inbuf[sf];
+    }
+    for (unsigned pe = 0; pe < PE; pe++) {
+#pragma HLS UNROLL
+      const int d = bnn_dot<SIMD, QB>::apply(x, w[pe][nf * SF + sf]);
+      acc[pe] = (sf == 0 ? 0 : acc[pe]) + d;
+    }
+    if (sf == SF - 1) {
+      ap_uint<32 * PE> o;
+      for (unsigned pe = 0; pe < PE; pe++) {
+#pragma HLS UNROLL
+        const int score = (QB == 1) ? 2 * acc[pe] - (int)FANIN : acc[pe];
+        o(32 * pe + 31, 32 * pe) = (ap_int<32>)score;
+      }
+      out.write(o);
+      sf = 0;
+      nf = (nf == NF - 1) ? 0 : nf + 1;
+    } else {
+      sf++;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Binary max-pool, K x K windows with stride K: the OR of the window's bits.
+// Input H x W pixels of CF words each; one word per cycle.
+template <unsigned K, unsigned H, unsigned W, unsigned CF, unsigned WW>
+void bnn_maxpool(hls::stream<ap_uint<WW> >& in, hls::stream<ap_uint<WW> >& out, unsigned frames) {
+  ap_uint<WW> acc[(W / K) * CF];
+  for (unsigned f = 0; f < frames; f++) {
+    for (unsigned oy = 0; oy < H / K; oy++) {
+      for (unsigned ky = 0; ky < K; ky++) {
+        for (unsigned xc = 0; xc < W * CF; xc++) {
+#pragma HLS PIPELINE II=1
+          const unsigned x = xc / CF, cf = xc % CF;
+          const unsigned idx = (x / K) * CF + cf;
+          const ap_uint<WW> v = in.read();
+          const bool first = (ky == 0) && (x % K == 0);
+          const ap_uint<WW> a = first ? v : (ap_uint<WW>)(acc[idx] | v);
+          acc[idx] = a;
+          if (ky == K - 1 && x % K == K - 1) out.write(a);
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Stream width converter: NBITS bits per frame arrive in A-bit words and leave
+// in B-bit words, bit order kept (A and B both divide NBITS).  A reservoir of
+// A+B bits; each cycle either reads (fewer than B bits held) or writes.
+template <unsigned A, unsigned B, unsigned NBITS>
+void bnn_convert(hls::stream<ap_uint<A> >& in, hls::stream<ap_uint<B> >& out, unsigned frames) {
+  ap_uint<A + B> buf = 0;
+  unsigned held = 0;
+  for (unsigned f = 0; f < frames; f++) {
+    for (unsigned i = 0; i < NBITS / A + NBITS / B; i++) {
+#pragma HLS PIPELINE II=1
+      if (held >= B) {
+        out.write(buf(B - 1, 0));
+        buf = buf >> B;
+        held -= B;
+      } else {
+        ap_uint<A + B> v = in.read();
+        buf |= v << held;
+        held += A;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Output: CLASSES scores arrive PE per word; emits the scores (class 0 first),
+// then the TOPK best class indices (score descending, ties to the lowest
+// index), one 32-bit AXI4-Stream word each, TLAST on the frame's last word.
+template <unsigned CLASSES, unsigned PE, unsigned TOPK, class AxisOut>
+void bnn_output(hls::stream<ap_uint<32 * PE> >& in, hls::stream<AxisOut>& out, unsigned frames) {
+  for (unsigned f = 0; f < frames; f++) {
+    int score[CLASSES];
+    bool taken[CLASSES];
+    for (unsigned c = 0; c < CLASSES; c += PE) {
+      const ap_uint<32 * PE> word = in.read();
+      for (unsigned pe = 0; pe < PE; pe++) {
+        score[c + pe] = (int)(ap_int<32>)word(32 * pe + 31, 32 * pe);
+        taken[c + pe] = false;
+      }
+    }
+    for (unsigned c = 0; c < CLASSES + TOPK; c++) {
+#pragma HLS PIPELINE II=1
+      AxisOut o;
+      if (c < CLASSES) {
+        o.data = (ap_uint<32>)(ap_int<32>)score[c];
+      } else {
+        // label select: the strictly larger score wins, so ties go to the lowest index
+        unsigned best = 0;
+        bool found = false;
+        for (unsigned k = 0; k < CLASSES; k++) {
+          if (!taken[k] && (!found || score[k] > score[best])) {
+            best = k;
+            found = true;
+          }
+        }
+        taken[best] = true;
+        o.data = best;
+      }
+      o.keep = 0xF;
+      o.strb = 0xF;
+      o.last = (c == CLASSES + TOPK - 1);
+      out.write(o);
+    }
+  }
+}
