@@ -526,7 +526,12 @@ def load_dataset(name: str = "digits", root: Optional[PathLike] = None) -> Datas
     if not folder.is_dir() and base.is_dir() and _looks_like(n, base):
         folder = base
     if not folder.is_dir():
-        hint = f"pass a data root or set {ENV_VAR}" if root is None else "check the data root"
+        if root is not None and str(root) != "":
+            hint = "check the data root"
+        elif os.environ.get(ENV_VAR):
+            hint = f"the data root comes from {ENV_VAR}; pass another root or set {ENV_VAR}"
+        else:
+            hint = f"pass a data root or set {ENV_VAR}"
         raise DataError(f"{folder}: expected the {n} files in this folder: not found ({hint}; nothing is downloaded)")
     loader = {"mnist": load_mnist, "fashion-mnist": load_fashion_mnist, "cifar10": load_cifar10, "svhn": load_svhn}[n]
     return loader(folder)

@@ -60,6 +60,9 @@ _DTYPES = {
 _FIELD_DTYPE = {"weights": "uint8", "thresholds.t": "int64", "thresholds.direction": "int8"}
 
 _INPUT_KEYS = ("height", "width", "channels", "zero_point", "frac_bits", "bits")
+# inclusive ranges of the input spec's fields (the writer and the reader check the same)
+_INPUT_LIMITS = {"height": (1, 1 << 16), "width": (1, 1 << 16), "channels": (1, 1 << 16),
+                 "zero_point": (0, 255), "frac_bits": (0, 31), "bits": (1, 32)}
 _LAYER_KEYS = {
     "dense": ("kind", "name", "in_features", "out_features", "input_kind", "thresholds"),
     "conv": ("kind", "name", "in_channels", "out_channels", "kernel", "padding", "stride", "input_kind", "thresholds"),
@@ -149,6 +152,9 @@ def dumps(net: Network, source: str = "<memory>") -> bytes:
         v = getattr(net.input, f)
         if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)):
             raise ModelFileError(f"{source}: cannot save: input field '{f}' must be an integer, got {v!r}")
+        lo, hi = _INPUT_LIMITS[f]
+        if not lo <= int(v) <= hi:
+            raise ModelFileError(f"{source}: cannot save: input field '{f}' must be in [{lo}, {hi}], got {int(v)}")
     if not isinstance(net.name, str):
         raise ModelFileError(f"{source}: cannot save: network name must be a string, got {net.name!r}")
     if not isinstance(net.classes, list) or not all(isinstance(c, str) for c in net.classes):
@@ -364,9 +370,7 @@ class _Reader:
 
     def input_spec(self, h) -> InputSpec:
         h = self.obj(h, "input", _INPUT_KEYS)
-        lim = {"height": (1, 1 << 16), "width": (1, 1 << 16), "channels": (1, 1 << 16),
-               "zero_point": (0, 255), "frac_bits": (0, 31), "bits": (1, 32)}
-        vals = {f: self.int_(h[f], f"input field '{f}'", *lim[f]) for f in _INPUT_KEYS}
+        vals = {f: self.int_(h[f], f"input field '{f}'", *_INPUT_LIMITS[f]) for f in _INPUT_KEYS}
         return InputSpec(**vals)
 
     def take(self, arrays, used, layer_name: str, field: str, shape: Tuple[int, ...]) -> np.ndarray:

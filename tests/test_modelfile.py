@@ -190,6 +190,15 @@ def test_save_is_atomic_and_refuses_bad_networks(tmp_path):
         mf.save(small_net(), tmp_path / "nope" / "m.bnn")
 
 
+def test_save_refuses_input_fields_the_reader_would_refuse(tmp_path):
+    net = small_net()
+    net.input.frac_bits = 40
+    with pytest.raises(mf.ModelFileError, match=r"input field 'frac_bits' must be in \[0, 31\], got 40"):
+        mf.save(net, tmp_path / "m.bnn")
+    net.input.frac_bits = np.int64(7)  # numpy integers are fine
+    assert mf.loads(mf.dumps(net)).input.frac_bits == 7
+
+
 @pytest.mark.parametrize("meta, what", [
     ({"t": (1, 2)}, "tuple"),
     ({"n": np.int64(3)}, "int64"),
