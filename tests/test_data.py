@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
 import struct
@@ -185,6 +186,46 @@ def test_cifar_python_batches(tmp_path, protocol, keys_as_bytes):
     np.testing.assert_array_equal(ds.y_test, tb[key("labels")])
     np.testing.assert_array_equal(ds.y_train[4:8], batches["data_batch_2"][key("labels")])
     assert ds.y_train.dtype == np.int64
+
+
+class Py2Pickler(pickle._Pickler):
+    """Writes bytes as Python 2 'str' (BINSTRING opcodes), as the original CIFAR-10 release does."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def save_py2str(self, obj):
+        self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2str
+
+
+def py2_pickle(obj) -> bytes:
+    f = io.BytesIO()
+    Py2Pickler(f, protocol=2).dump(obj)
+    # numpy 1.x (and the original files) name the reconstructor numpy.core.multiarray._reconstruct
+    return f.getvalue().replace(b"cnumpy._core.multiarray\n", b"cnumpy.core.multiarray\n")
+
+
+def test_cifar_python2_style_batches(tmp_path):
+    """Batches as the original release stores them: Python 2 str keys and data, numpy.core module names."""
+    rng = np.random.default_rng(9)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    ref = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        b = {k.encode(): v for k, v in cifar_batch(rng, 3).items()}
+        b[b"batch_label"] = name.encode()
+        ref[name] = b
+        blob = py2_pickle(b)
+        assert b"numpy.core.multiarray" in blob and b"_codecs" not in blob
+        (folder / name).write_bytes(blob)
+    (folder / "batches.meta").write_bytes(py2_pickle({b"label_names": [c.encode() for c in D.CIFAR10_CLASSES],
+                                                      b"num_cases_per_batch": 3}))
+    ds = D.load_cifar10(folder)
+    assert ds.classes == D.CIFAR10_CLASSES
+    np.testing.assert_array_equal(ds.x_test.transpose(0, 3, 1, 2).reshape(3, 3072), ref["test_batch"][b"data"])
+    np.testing.assert_array_equal(ds.y_train[12:15], ref["data_batch_5"][b"labels"])
 
 
 def test_cifar_python_subfolder_and_default_classes(tmp_path):
