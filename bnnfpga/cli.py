@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "bnnfpga.commands",
     "bnnfpga.sim_cli",
     "bnnfpga.hls.cli",
+    "bnnfpga.onnx_cli",
 ]
 
 
