@@ -1,0 +1,1 @@
+"""SystemVerilog backend, Verilator/cocotb co-simulation and yosys resource estimates."""

@@ -1,0 +1,275 @@
+"""SystemVerilog backend: IR + folding -> the text of a streaming accelerator.
+
+:func:`generate` is a pure function returning ``{relative path: text}``;
+:func:`write_design` puts those files in a folder atomically.  The design is
+a chain of stages joined by FIFOs (``rtl_templates/bnn_top.sv.j2``):
+
+    input (64-bit beats -> 8 q values) -> [width converter] ->
+    per layer: [converter] [sliding-window generator] MVTU | [converter] max-pool
+    -> converter (PE scores -> 1) -> output (scores, then top-k labels)
+
+Generic stages are static SystemVerilog modules in ``rtl_templates/``; each
+compute layer gets a module of its own holding its weight and threshold ROMs
+(initialised arrays, one commented word per line).  Same input, same bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .. import folding as fold_mod
+from ..folding import LayerFold, stage_cycles
+from ..ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, sanitize_identifier
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "rtl_templates"
+STATIC_MODULES = ["bnn_fifo.sv", "bnn_dwc.sv", "bnn_input.sv", "bnn_swg.sv", "bnn_maxpool.sv",
+                  "bnn_mvtu.sv", "bnn_output.sv", "bnn_control.sv"]
+TOP = "bnn_top"
+GENERATOR_VERSION = 1
+
+
+class RTLError(ValueError):
+    """A network/folding/option the RTL backend cannot build (one-line message)."""
+
+
+@dataclass
+class Stage:
+    inst: str
+    module: str
+    params: List[Tuple[str, int]]
+    in_w: int
+    out_w: int
+    comment: str
+    fifo_depth: int = 2
+    kind: str = ""
+
+
+@dataclass
+class LayerRTL:
+    name: str
+    module: str
+    kind: str
+    in_shape: tuple
+    out_shape: tuple
+    fan_in: int
+    out_channels: int
+    pe: int
+    simd: int
+    sf: int
+    nf: int
+    ew: int
+    fixed: int
+    scores: int
+    aw: int
+    obw: int
+    waddr: int
+    taddr: int
+    weight_words: List[str] = field(default_factory=list)
+    threshold_words: List[Tuple[str, str]] = field(default_factory=list)
+
+
+def _env():
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, trim_blocks=False, lstrip_blocks=False)
+
+
+def _clog2(n: int) -> int:
+    return max(1, int(n - 1).bit_length())
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """Smallest two's complement width holding every integer in [lo, hi]."""
+    n = 2
+    while lo < -(1 << (n - 1)) or hi > (1 << (n - 1)) - 1:
+        n += 1
+    return n
+
+
+def _hex(value: int, width: int) -> str:
+    return f"{width}'h{value:0{(width + 3) // 4}x}"
+
+
+def _pack_row(bits: np.ndarray) -> int:
+    """0/1 array -> integer with element 0 at bit 0."""
+    b = np.asarray(bits, dtype=np.uint8)
+    return int.from_bytes(np.packbits(b, bitorder="little").tobytes(), "little")
+
+
+def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL:
+    ishape, oshape = shapes
+    fixed = layer.input_kind == "fixed"
+    scores = layer.thresholds is None
+    lo, hi = acc_range(net, layer)
+    aw = signed_bits(lo - 1, hi + 1)
+    ew = net.input.bits if fixed else 1
+    sf = layer.fan_in // f.simd
+    nf = layer.out_channels // f.pe
+    mod = "layer_" + sanitize_identifier(layer.name, used)
+    L = LayerRTL(layer.name, mod, layer.kind, tuple(ishape), tuple(oshape), layer.fan_in, layer.out_channels,
+                 f.pe, f.simd, sf, nf, ew, int(fixed), int(scores), aw, 32 if scores else 1,
+                 _clog2(sf * nf), _clog2(nf))
+    # weights: (out, fan_in) -> word nf*SF + sf, PE p at bits [p*SIMD +: SIMD]
+    w = layer.weights.reshape(nf, f.pe, sf, f.simd).transpose(0, 2, 1, 3).reshape(nf * sf, f.pe * f.simd)
+    width = f.pe * f.simd
+    L.weight_words = [_hex(_pack_row(row), width) for row in w]
+    if not scores:
+        t = layer.thresholds.t.astype(np.int64)
+        d = layer.thresholds.direction
+        tw = aw + 1
+        for n in range(nf):
+            val, text = 0, []
+            for p in range(f.pe):
+                c = n * f.pe + p
+                entry = (int(t[c]) & ((1 << aw) - 1)) | ((1 << aw) if d[c] < 0 else 0)
+                val |= entry << (p * tw)
+                text.append(f"c{c} {'<=' if d[c] < 0 else '>='} {int(t[c])}")
+            L.threshold_words.append((_hex(val, f.pe * tw), ", ".join(text)))
+    return L
+
+
+def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth: Optional[int] = None):
+    """The stage chain and per-layer modules (no text yet)."""
+    net.validate()
+    fold_mod.check(net, folding)
+    if not (1 <= top_k <= net.num_classes):
+        raise RTLError(f"top_k={top_k} must be between 1 and the network's {net.num_classes} classes")
+    sp = net.input
+    qw = sp.bits
+    n0 = sp.height * sp.width * sp.channels
+    in_beats = -(-n0 // 8)
+    stages: List[Stage] = [Stage("u_input", "bnn_input", [("QW", qw), ("ZERO_POINT", sp.zero_point)], 64, 8 * qw,
+                                 f"input: {n0} bytes in {in_beats} beats -> q = pixel - {sp.zero_point}", kind="input")]
+    cur_ew, cur_i, elems = qw, 8, n0
+    lastn = n0 - (in_beats - 1) * 8
+    nconv = [0]
+
+    def convert(o: int, what: str):
+        nonlocal cur_i, lastn
+        if cur_i == o and lastn == cur_i:
+            return
+        nin = -(-elems // cur_i)
+        stages.append(Stage(f"u_dwc{len(stages)}", "bnn_dwc",
+                            [("EW", cur_ew), ("I", cur_i), ("O", o), ("NIN", nin), ("LASTN", lastn)],
+                            cur_i * cur_ew, o * cur_ew, f"width converter {cur_i} -> {o} x {cur_ew} bits ({what})",
+                            kind="dwc"))
+        cur_i, lastn = o, o
+
+    layers: List[LayerRTL] = []
+    used: set = set()
+    for layer, shp in zip(net.layers, infer_shapes(net)):
+        ishape, oshape = shp
+        if isinstance(layer, MaxPool2D):
+            h, w, c = ishape
+            convert(c, f"pixels for {layer.name}")
+            stages.append(Stage("u_" + sanitize_identifier(layer.name, used), "bnn_maxpool",
+                                [("C", c), ("W", w), ("K", layer.kernel)], c, c,
+                                f"max-pool '{layer.name}' {ishape} -> {oshape}", kind="maxpool"))
+            elems = int(np.prod(oshape))
+            continue
+        f = folding[layer.name]
+        L = _layer_rtl(net, layer, shp, f, used)
+        layers.append(L)
+        convert(f.simd, f"SIMD words for {layer.name}")
+        if isinstance(layer, Conv2D):
+            h, w, c = ishape
+            k = layer.kernel
+            r = 1
+            while r < 2 * k + 1:
+                r *= 2
+            stages.append(Stage(f"u_swg_{L.module[6:]}", "bnn_swg",
+                                [("H", h), ("W", w), ("CW", c // f.simd), ("WW", f.simd * cur_ew), ("K", k),
+                                 ("PAD", layer.pad), ("R", r)],
+                                f.simd * cur_ew, f.simd * cur_ew,
+                                f"sliding window {k}x{k} '{layer.padding}' over {ishape} for {layer.name}", kind="swg"))
+        stages.append(Stage(f"u_{L.module}", L.module, [], f.simd * cur_ew, f.pe * L.obw,
+                            f"{L.kind} '{layer.name}' {ishape} -> {oshape} PE={f.pe} SIMD={f.simd}", kind=L.kind))
+        if isinstance(layer, Dense):
+            # a dense MVTU reads its input only during its first output fold: room for a
+            # whole input vector keeps the stage before it from stalling meanwhile
+            stages[-1].fifo_depth = max(2, min(L.sf + 2, 1024))
+        cur_ew, cur_i, lastn, elems = L.obw, f.pe, f.pe, int(np.prod(oshape))
+    convert(1, "one score per word")
+    stages.append(Stage("u_output", "bnn_output", [("CLASSES", net.num_classes), ("TOPK", top_k)], 32, 32,
+                        f"output: {net.num_classes} scores, then top-{top_k} label(s)", kind="output"))
+    for s in stages[1:]:
+        if fifo_depth is not None:
+            s.fifo_depth = max(2, int(fifo_depth))
+        elif s.fifo_depth < 4:
+            s.fifo_depth = 4
+    return stages, layers, in_beats
+
+
+def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth: Optional[int] = None) -> Dict[str, str]:
+    """IR + folding -> {relative path: file text} of the whole design."""
+    stages, layers, in_beats = plan(net, folding, top_k, fifo_depth)
+    env = _env()
+    files: Dict[str, str] = {}
+    for name in STATIC_MODULES:
+        files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
+    layer_t = env.get_template("layer.sv.j2")
+    for L in layers:
+        files[f"rtl/{L.module}.sv"] = layer_t.render(L=L)
+    cycles = fold_mod.pipeline_cycles(net, folding, top_k)
+    files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
+        net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,
+        in_beats=in_beats, out_words=net.num_classes + top_k)
+    order = [f"rtl/{n}" for n in STATIC_MODULES] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
+    files["files.f"] = "".join(p + "\n" for p in order)
+    meta = {
+        "generator": "bnnfpga.rtl", "generator_version": GENERATOR_VERSION, "network": net.name, "top": TOP,
+        "top_k": top_k, "classes": net.num_classes, "input_shape": list(net.input.shape),
+        "zero_point": net.input.zero_point, "in_beats_per_frame": in_beats,
+        "out_words_per_frame": net.num_classes + top_k, "analytical_cycles_per_frame": cycles,
+        "folding": {k: {"pe": v.pe, "simd": v.simd} for k, v in sorted(folding.items())},
+        "stage_cycles": [{"name": s.name, "kind": s.kind, "cycles": s.cycles} for s in stage_cycles(net, folding, top_k)],
+        "stages": [{"instance": s.inst, "module": s.module, "kind": s.kind, "params": dict(s.params),
+                    "fifo_depth": s.fifo_depth, "comment": s.comment} for s in stages],
+        "layer_modules": {L.name: L.module for L in layers},
+    }
+    files["design.json"] = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    return files
+
+
+def sources(files: Dict[str, str]) -> List[str]:
+    """The SystemVerilog sources of a design in compile order (relative paths)."""
+    return [l for l in files["files.f"].splitlines() if l]
+
+
+def design_hash(files: Dict[str, str]) -> str:
+    h = hashlib.sha256()
+    for k in sorted(files):
+        h.update(k.encode() + b"\0" + files[k].encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def write_design(files: Dict[str, str], out_dir) -> Path:
+    """Write the files into ``out_dir`` atomically: a complete new folder replaces the old one."""
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for rel, text in files.items():
+            p = tmp / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / "d")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
