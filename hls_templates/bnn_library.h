@@ -20,9 +20,30 @@
 
 #include <stdint.h>
 
+#include <type_traits>
+
 #include <hls_stream.h>
 
 #include "ap_int.h"
+
+// ---------------------------------------------------------------------------
+// The element type of a weight ROM of SIMD-bit words.  Synthesis gets exactly
+// SIMD bits; C simulation gets the smallest native unsigned integer holding
+// them (up to 64 bits), so that g++ initialises large ROMs statically instead
+// of running one ap_uint constructor per word.  The values are identical.
+template <unsigned SIMD, bool NATIVE = (SIMD <= 64)>
+struct bnn_rom {
+  typedef ap_uint<SIMD> word;
+};
+#ifndef __SYNTHESIS__
+template <unsigned SIMD>
+struct bnn_rom<SIMD, true> {
+  typedef typename std::conditional<
+      (SIMD <= 8), uint8_t,
+      typename std::conditional<(SIMD <= 16), uint16_t,
+                                typename std::conditional<(SIMD <= 32), uint32_t, uint64_t>::type>::type>::type word;
+};
+#endif
 
 // ---------------------------------------------------------------------------
 // popcount of a word.  C simulation counts 64-bit limbs with the compiler's
@@ -135,12 +156,12 @@ void bnn_swg(hls::stream<ap_uint<WW> >& in, hls::stream<ap_uint<WW> >& out, unsi
 // vector arrives as SF words of SIMD lanes; output channel c = nf*PE + pe is
 // computed by PE pe at neuron fold nf.  The input words are buffered during
 // neuron fold 0 and reused by the others: SF*NF cycles per pixel, II=1.
-// Weights: w[pe][nf*SF + sf], lane i = weight bit sf*SIMD + i of the channel.
+// Weights: w[pe][nf*SF + sf] (bnn_rom<SIMD>::word), lane i = weight bit sf*SIMD + i of the channel.
 // On the last input fold, bit pe of the output word is
 // (neg ? acc <= t : acc >= t) for the channel's threshold t.
-template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned PIX, int ABITS>
+template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned PIX, int ABITS, class WT>
 void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& out,
-              const ap_uint<SIMD> w[PE][NF * SF], const ap_int<ABITS> t[PE][NF], const ap_uint<1> neg[PE][NF],
+              const WT w[PE][NF * SF], const ap_int<ABITS> t[PE][NF], const ap_uint<1> neg[PE][NF],
               unsigned frames) {
   ap_uint<SIMD * QB> inbuf[SF];
   ap_int<ABITS> acc[PE];
@@ -158,7 +179,7 @@ void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& o
     }
     for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-      const int d = bnn_dot<SIMD, QB>::apply(x, w[pe][nf * SF + sf]);
+      const int d = bnn_dot<SIMD, QB>::apply(x, (ap_uint<SIMD>)w[pe][nf * SF + sf]);
       acc[pe] = (sf == 0 ? 0 : (int)acc[pe]) + d;
     }
     if (sf == SF - 1) {
@@ -179,9 +200,9 @@ void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& o
 // The last layer: the same unit without thresholds.  Emits PE int32 scores per
 // word (score of channel nf*PE + pe in bits [32*pe+31 : 32*pe]):
 // 2*popcount - FANIN for binary inputs (QB == 1), the fixed sum otherwise.
-template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned FANIN>
+template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned FANIN, class WT>
 void bnn_mvu_scores(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<32 * PE> >& out,
-                    const ap_uint<SIMD> w[PE][NF * SF], unsigned frames) {
+                    const WT w[PE][NF * SF], unsigned frames) {
   ap_uint<SIMD * QB> inbuf[SF];
   int acc[PE];
 #pragma HLS ARRAY_PARTITION variable=acc complete
@@ -198,7 +219,7 @@ void bnn_mvu_scores(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<32
     }
     for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-      const int d = bnn_dot<SIMD, QB>::apply(x, w[pe][nf * SF + sf]);
+      const int d = bnn_dot<SIMD, QB>::apply(x, (ap_uint<SIMD>)w[pe][nf * SF + sf]);
       acc[pe] = (sf == 0 ? 0 : acc[pe]) + d;
     }
     if (sf == SF - 1) {

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -117,6 +118,23 @@ def build(project, exe=None, cache: bool = True) -> (Path, float):
     return exe, dt
 
 
+def _inline(project: Path, name: str, seen: set) -> str:
+    """A project source with its own headers pasted in (the shared library and #pragma once left out)."""
+    out = []
+    for line in (project / name).read_text().splitlines():
+        m = re.match(r'\s*#include "([^"]+)"', line)
+        if line.strip() == "#pragma once":
+            continue
+        if m and (project / m.group(1)).is_file():
+            inc = m.group(1)
+            if inc != "bnn_library.h" and inc not in seen:
+                seen.add(inc)
+                out.append(_inline(project, inc, seen))
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
 def build_many(projects: Sequence, exe, cache: bool = True) -> (Path, float):
     """One program for several projects (one g++ run): ``exe INDEX args...`` runs project INDEX's bench.
 
@@ -125,9 +143,12 @@ def build_many(projects: Sequence, exe, cache: bool = True) -> (Path, float):
     projects = [Path(p).resolve() for p in projects]
     exe = Path(exe)
     lines = ["// several bnnfpga HLS projects in one C-simulation program", "#define AP_INT_MAX_W 32768",
+             "#include <stdint.h>", "#include <cstdio>", "#include <cstdlib>", "#include <string>",
+             "#include <type_traits>", "#include <vector>",
              '#include "ap_int.h"', "#include <hls_stream.h>", f'#include "{projects[0] / "bnn_tb.h"}"']
+    lines.append(f'#include "{projects[0] / "bnn_library.h"}"')
     for i, p in enumerate(projects):
-        lines += [f"namespace bnn_net{i} {{", f'#include "{p / "bnn_top.cpp"}"', "}"]
+        lines += [f"namespace bnn_net{i} {{", _inline(p, "bnn_top.cpp", set()), f"}}  // namespace bnn_net{i}"]
     lines += ["#include <cstdlib>", "int main(int argc, char** argv) {", "  if (argc < 2) return 2;",
               "  switch (std::atoi(argv[1])) {"]
     for i in range(len(projects)):
