@@ -148,3 +148,73 @@ def torch_scores(model, images: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     with torch.no_grad():
         return model(x).numpy()
+
+
+# ---------------------------------------------------------------------------
+# hand-built ONNX graphs
+# ---------------------------------------------------------------------------
+
+
+class GraphBuilder:
+    """A few lines per node: build small ONNX / QONNX graphs for the tests."""
+
+    QONNX = "qonnx.custom_op.general"
+
+    def __init__(self, input_shape, name="g"):
+        from onnx import TensorProto, helper
+
+        self.h, self.T = helper, TensorProto
+        self.nodes, self.inits = [], []
+        self.name = name
+        self.input = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"] + list(input_shape))
+        self.cur = "x"
+        self._k = 0
+
+    def const(self, arr, name=None):
+        from onnx import numpy_helper
+
+        self._k += 1
+        name = name or f"c{self._k}"
+        arr = np.asarray(arr)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        self.inits.append(numpy_helper.from_array(arr, name))
+        return name
+
+    def op(self, op_type, *consts, name=None, domain=None, inputs=None, **attrs):
+        """Apply op_type to the current tensor (plus constant inputs given as arrays or names)."""
+        self._k += 1
+        name = name or f"{op_type.lower()}{self._k}"
+        ins = [self.cur] if inputs is None else list(inputs)
+        for c in consts:
+            ins.append(c if isinstance(c, str) or c is None else self.const(c))
+        out = f"{name}_out"
+        self.nodes.append(self.h.make_node(op_type, [i if i is not None else "" for i in ins], [out], name=name, domain=domain, **attrs))
+        self.cur = out
+        return self
+
+    def model(self, n_out=None):
+        opsets = [self.h.make_opsetid("", 13), self.h.make_opsetid(self.QONNX, 1)]
+        out = self.h.make_tensor_value_info(self.cur, self.T.FLOAT, None)
+        g = self.h.make_graph(self.nodes, self.name, [self.input], [out], self.inits)
+        m = self.h.make_model(g, opset_imports=opsets)
+        m.ir_version = 8
+        return m
+
+
+def pm1(rng, shape):
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)
+
+
+def random_bn(rng, c, spread):
+    gamma = np.where(rng.random(c) < 0.3, -1.0, 1.0) * (0.5 + rng.random(c))
+    beta = 0.3 * rng.standard_normal(c)
+    mean = 0.7 * spread * rng.standard_normal(c)
+    var = spread ** 2 * (0.3 + 2 * rng.random(c))
+    return [a.astype(np.float32) for a in (gamma, beta, mean, var)]
+
+
+def pixels_to_x(images: np.ndarray, zero_point=ZERO_POINT, frac_bits=FRAC_BITS) -> np.ndarray:
+    """uint8 (N, H, W, C) -> float32 NCHW x = (p - zp) * 2**-frac_bits."""
+    x = (images.astype(np.float32) - zero_point) * np.float32(2.0 ** -frac_bits)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

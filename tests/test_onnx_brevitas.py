@@ -59,7 +59,7 @@ def _check(model, net, images, affine=None):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-def test_tfc(tmp_path, seed):
+def test_tfc(tmp_path, seed, monkeypatch):
     affine = (0.5, 0.25)
     model = make_tfc(seed, final_affine=affine)
     path = tmp_path / "tfc_w1a1.onnx"
@@ -75,6 +75,13 @@ def test_tfc(tmp_path, seed):
     images = np.concatenate([images, np.random.default_rng(seed).integers(0, 256, images.shape, dtype=np.uint8)])
     golden = _check(model, net, images, affine)
     assert len(np.unique(predict_labels(golden))) >= 3  # not a degenerate constant classifier
+    # the bisection search (used for large accumulator ranges) finds the same thresholds
+    import bnnfpga.onnx_import as oi
+
+    monkeypatch.setattr(oi, "EXHAUSTIVE_LIMIT", 1)
+    again, _ = import_onnx(path)
+    for a, b in zip(net.compute_layers()[:-1], again.compute_layers()[:-1]):
+        assert np.array_equal(a.thresholds.t, b.thresholds.t) and np.array_equal(a.thresholds.direction, b.thresholds.direction)
 
 
 def test_cnv(tmp_path):

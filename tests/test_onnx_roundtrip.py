@@ -98,3 +98,16 @@ def test_cli_import_export(tmp_path, capsys):
     assert main(["export-onnx", str(bnn), "-o", str(tmp_path / "q.onnx"), "--format", "qonnx"]) == 0
     assert main(["import", str(tmp_path / "q.onnx"), "-o", str(tmp_path / "q.bnn"), "-q"]) == 0
     assert_same_network(net, load(tmp_path / "q.bnn"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bisection_equals_exhaustive(monkeypatch, seed):
+    """Large accumulator ranges use a vectorised bisection: same thresholds as the exhaustive search."""
+    import bnnfpga.onnx_import as oi
+
+    rng = np.random.default_rng(2000 + seed)
+    net = random_network(rng, kind=["mlp", "cnn"][seed % 2])
+    model = to_onnx(net)
+    monkeypatch.setattr(oi, "EXHAUSTIVE_LIMIT", 1)
+    back, _ = import_onnx(model)
+    assert_same_network(net, back)
