@@ -35,6 +35,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     threads: Optional[int] = None
+    device: str = "cpu"
 
 
 @dataclass
@@ -103,8 +104,10 @@ def train(model, x_train: np.ndarray, y_train: np.ndarray, cfg: TrainConfig, x_t
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     tr_idx, va_idx = split_validation(len(x_train), cfg.val_fraction, cfg.seed)
-    X = images_to_tensor(x_train)
-    Y = torch.from_numpy(np.asarray(y_train, dtype=np.int64))
+    dev = torch.device(cfg.device)
+    model.to(dev)
+    X = images_to_tensor(x_train).to(dev)
+    Y = torch.from_numpy(np.asarray(y_train, dtype=np.int64)).to(dev)
     Xtr, Ytr, Xva, Yva = X[tr_idx], Y[tr_idx], X[va_idx], Y[va_idx]
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     gamma = (cfg.lr_end / cfg.lr) ** (1.0 / max(1, cfg.epochs - 1)) if cfg.epochs > 1 else 1.0
@@ -127,7 +130,7 @@ def train(model, x_train: np.ndarray, y_train: np.ndarray, cfg: TrainConfig, x_t
         bar = tqdm(total=cfg.epochs * math.ceil(len(Xtr) / cfg.batch_size), desc="training", unit="batch", leave=False)
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        perm = torch.randperm(len(Xtr), generator=gen)
+        perm = torch.randperm(len(Xtr), generator=gen).to(dev)
         tot, nb = 0.0, 0
         for s in range(0, len(Xtr), cfg.batch_size):
             b = perm[s : s + cfg.batch_size]
@@ -154,9 +157,10 @@ def train(model, x_train: np.ndarray, y_train: np.ndarray, cfg: TrainConfig, x_t
         bar.close()
     model.load_state_dict(best_state)
     model.eval()
+    model.cpu()
     if ckdir:
         save_checkpoint(ckdir / "best.pt", model, {"epoch": best[1], "meta": extra_meta or {}})
     test_acc = None
-    if x_test is not None:
+    if x_test is not None:  # measured in torch on the CPU (eval mode)
         test_acc = accuracy(model, images_to_tensor(x_test), torch.from_numpy(np.asarray(y_test, dtype=np.int64)))
     return TrainResult(cfg.epochs, time.time() - t0, best[1], best[0], test_acc, history)
