@@ -37,6 +37,10 @@ SIM_DIR = REPO / "sim"
 BENCH_MODULE = "bnn_bench"
 # lean Verilator build for 2-core CI machines: C++ at -O1, no tracing
 VERILATOR_ARGS = ["-Wno-fatal", "-CFLAGS", "-O1"]
+# Given to make through MAKEFLAGS (the runner offers no make arguments).  The PyPI
+# wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
+# precompiled-header rule of designs large enough to be split in several files.
+MAKE_OVERRIDES = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1"
 
 
 class CosimError(RuntimeError):
@@ -82,8 +86,9 @@ def verilator_bin() -> Path:
 def _sim_environment():
     """Verilator's bin folder on PATH, VERILATOR_ROOT unset, no pytest marker (the
     runner would sys.exit on failures; we read the results XML ourselves)."""
-    saved = {k: os.environ.get(k) for k in ("PATH", "VERILATOR_ROOT", "PYTEST_CURRENT_TEST")}
+    saved = {k: os.environ.get(k) for k in ("PATH", "VERILATOR_ROOT", "PYTEST_CURRENT_TEST", "MAKEFLAGS")}
     os.environ["PATH"] = f"{verilator_bin()}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ["MAKEFLAGS"] = MAKE_OVERRIDES
     os.environ.pop("VERILATOR_ROOT", None)
     os.environ.pop("PYTEST_CURRENT_TEST", None)
     try:
@@ -156,7 +161,7 @@ def _runtime_key() -> str:
 
     import cocotb
 
-    h = hashlib.sha256(json.dumps([str(verilator_bin()), cocotb.__version__, VERILATOR_ARGS]).encode())
+    h = hashlib.sha256(json.dumps([str(verilator_bin()), cocotb.__version__, VERILATOR_ARGS, MAKE_OVERRIDES]).encode())
     return h.hexdigest()[:12]
 
 
