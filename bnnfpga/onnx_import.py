@@ -47,7 +47,6 @@ from .cli import UserError
 from .ir import Conv2D, Dense, InputSpec, IRError, MaxPool2D, Network, Thresholds
 
 F32 = np.float32
-QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "finn", "qonnx")
 # ops that only move data around, evaluated symbolically on activations
 _LAYOUT_OPS = ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze")
 _PASS_OPS = ("Identity", "Dropout")
@@ -364,13 +363,14 @@ class _Importer:
             c, h, w = (1, r, r) if r * r == f else (1, 1, f)
         else:
             raise OnnxImportError(f"{self.source}: input '{gi.name}' has shape {dims}; expected (N, C, H, W), (N, H, W) or (N, F)")
-        zp, fb, how = self._input_scaling(gi.name)
+        zp, fb, scale, how = self._input_scaling(gi.name)
         spec = InputSpec(h, w, c, zero_point=zp, frac_bits=fb, bits=_bits_for_zero_point(zp))
         self.spec = spec
+        sdesc = f"2**-{fb}" if scale == 2.0 ** -fb else f"{scale:g}"
         self.report.add(f"input '{gi.name}' {tuple(['N'] + rest)} -> IR input (H, W, C) = ({h}, {w}, {c}), "
-                        f"x = (p - {zp}) * 2**-{fb} ({how})")
+                        f"assuming x = (p - {zp}) * {sdesc} ({how})")
         qv = (np.arange(256) - zp).astype(F32)
-        table = np.broadcast_to(qv * F32(2.0 ** -fb), (h * w * c, 256)).astype(F32)
+        table = np.broadcast_to(qv * F32(scale), (h * w * c, 256)).astype(F32)
         shape = (1,) + tuple(rest)
         perm = _canon_perm(h, w, c).reshape(rest)
         self.dyn[gi.name] = State("input", shape, perm, (h, w, c), table=table)
@@ -379,6 +379,7 @@ class _Importer:
     def _input_scaling(self, input_name):
         zp = self.zp_opt
         fb = self.fb_opt
+        scale = None
         how = []
         if zp is not None or fb is not None:
             how.append("options")
@@ -389,9 +390,15 @@ class _Importer:
         if zp is None or fb is None:
             guess = self._guess_from_input_quant(input_name)
             if guess is not None:
-                zp = guess[0] if zp is None else zp
-                fb = guess[1] if fb is None else fb
-                how.append(f"the 8-bit Quant on the input")
+                gzp, gscale = guess
+                zp = gzp if zp is None else zp
+                if fb is None:
+                    k = _pow2_exponent(gscale)
+                    if k is not None:
+                        fb = k
+                    else:  # the quantizer's integer grid is the pixel grid
+                        fb, scale = int(round(-np.log2(gscale))), gscale
+                how.append("the 8-bit Quant on the input")
         if zp is None:
             zp = 128
             how.append("default zero_point")
@@ -400,7 +407,9 @@ class _Importer:
             how.append("default frac_bits")
         if not (0 <= int(zp) <= 255):
             raise OnnxImportError(f"--zero-point must be in [0, 255], got {zp}")
-        return int(zp), int(fb), ", ".join(how)
+        if not (0 <= int(fb) <= 30):
+            raise OnnxImportError(f"--frac-bits must be in [0, 30], got {fb}")
+        return int(zp), int(fb), (2.0 ** -int(fb) if scale is None else float(scale)), ", ".join(how)
 
     def _guess_from_input_quant(self, input_name):
         inits = {t.name: t for t in self.g.initializer}
@@ -422,12 +431,9 @@ class _Importer:
                         return None
                 scale, zpt, bits = (np.asarray(v, np.float64) for v in vals)
                 a = _attrs(n)
-                if scale.size != 1 or zpt.size != 1 or float(zpt) != 0 or float(bits) != 8:
+                if scale.size != 1 or zpt.size != 1 or float(zpt) != 0 or float(bits) != 8 or not float(scale) > 0:
                     return None
-                k = _pow2_exponent(float(scale))
-                if k is None:
-                    return None
-                return (128 if int(a.get("signed", 1)) else 0), k
+                return (128 if int(a.get("signed", 1)) else 0), float(np.float32(scale))
         return None
 
     # ---- constants -------------------------------------------------------
@@ -814,7 +820,6 @@ class _Importer:
         if pads != [0, 0, p, p, 0, 0, p, p] or p <= 0:
             _fail(node, f"pads {pads} are not the same on all four sides of H and W")
         self._check_pad_value(node, st, F32(val))
-        h, w, c = st.ir_shape
         return st.copy(pad=(node, p, val))
 
     def _check_pad_value(self, node, st: State, val):
@@ -976,7 +981,7 @@ class _Importer:
             return "fixed", sigma, None, abs(float(s))
         if st.kind != "bits":
             _fail(node, "its input is not binary")
-        if any(isinstance(l, (Dense, Conv2D)) for l in self.layers) is False:
+        if not any(isinstance(l, (Dense, Conv2D)) for l in self.layers):
             _fail(node, "the first layer must read the (scaled) pixels, but its input is binarized")
         d = (st.v1.astype(np.float64) - st.v0.astype(np.float64)) / 2
         m = (st.v1.astype(np.float64) + st.v0.astype(np.float64)) / 2
@@ -1109,7 +1114,8 @@ def _find_steps(st: State, act: ChainOp, spec: InputSpec):
     K = b - a + 1
     if K * C <= EXHAUSTIVE_LIMIT:
         accs = np.arange(a, b + 1, dtype=np.int64)
-        out = np.concatenate([_eval(st, accs[s:s + 65536], act) for s in range(0, K, 65536)], axis=1)
+        step = max(1, (1 << 20) // C)
+        out = np.concatenate([_eval(st, accs[s:s + step], act) for s in range(0, K, step)], axis=1)
         first, last = out[:, :1], out[:, -1:]
         nvals = np.array([np.unique(r).size for r in out])
         if np.any(nvals > 2):

@@ -50,19 +50,29 @@ def _weights(module, gen):
         module.weight.copy_(torch.randn(module.weight.shape, generator=gen))
 
 
-def make_tfc(seed: int = 0, hidden=(64, 64, 64), classes: int = 10, final_affine=(0.5, 0.25)):
-    """784-64-64-64-10 w1a1 (bnn_pynq TFC shape): 8-bit input quantizer, binary weights/activations, BatchNorm."""
+def make_tfc(seed: int = 0, hidden=(64, 64, 64), classes: int = 10, final_affine=(0.5, 0.25), float_input_scale=False):
+    """784-64-64-64-10 w1a1 (bnn_pynq TFC shape): 8-bit input quantizer, binary weights/activations, BatchNorm.
+
+    float_input_scale: the input quantizer has a float (not power-of-two) scale, Brevitas's Int8ActPerTensorFloat.
+    """
     import torch
     import torch.nn as nn
     from brevitas.nn import QuantIdentity, QuantLinear
 
     WQ, AQ, IQ = _quantizers()
+    if float_input_scale:
+        from brevitas.inject.enum import ScalingImplType
+        from brevitas.quant import Int8ActPerTensorFloat
+
+        class IQ(Int8ActPerTensorFloat):  # noqa: F811 - constant float scale max_val / 127
+            scaling_impl_type = ScalingImplType.CONST
     gen = torch.Generator().manual_seed(seed)
 
     class TFC(nn.Module):
         def __init__(self):
             super().__init__()
-            self.inp = QuantIdentity(act_quant=IQ, bit_width=8, min_val=-1.0, max_val=1.0 - 2.0 ** -FRAC_BITS, return_quant_tensor=False)
+            top = 1.1 if float_input_scale else 1.0 - 2.0 ** -FRAC_BITS
+            self.inp = QuantIdentity(act_quant=IQ, bit_width=8, min_val=-1.0, max_val=top)
             layers = []
             fan = 784
             for i, h in enumerate(hidden):
@@ -99,7 +109,8 @@ def make_cnv(seed: int = 0, channels=(16, 16, 32, 32, 64, 64), fc=(64, 64), clas
     class CNV(nn.Module):
         def __init__(self):
             super().__init__()
-            self.inp = QuantIdentity(act_quant=IQ, bit_width=8, min_val=-1.0, max_val=1.0 - 2.0 ** -FRAC_BITS)
+            top = 1.1 if float_input_scale else 1.0 - 2.0 ** -FRAC_BITS
+            self.inp = QuantIdentity(act_quant=IQ, bit_width=8, min_val=-1.0, max_val=top)
             conv = []
             cin = 3
             for i, c in enumerate(channels):
@@ -140,11 +151,11 @@ def export_brevitas(model, input_shape, path):
     export_qonnx(model, torch.zeros((1,) + tuple(input_shape)), str(path), dynamo=False)
 
 
-def torch_scores(model, images: np.ndarray) -> np.ndarray:
-    """uint8 (N, H, W, C) -> the Brevitas model's float outputs on x = (p - 128) / 128 in NCHW."""
+def torch_scores(model, images: np.ndarray, scale: float = 2.0 ** -FRAC_BITS) -> np.ndarray:
+    """uint8 (N, H, W, C) -> the Brevitas model's float outputs on x = (p - 128) * scale in NCHW."""
     import torch
 
-    x = (images.astype(np.float32) - ZERO_POINT) * np.float32(2.0 ** -FRAC_BITS)
+    x = (images.astype(np.float32) - ZERO_POINT) * np.float32(scale)
     x = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     with torch.no_grad():
         return model(x).numpy()

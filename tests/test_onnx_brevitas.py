@@ -42,8 +42,8 @@ def _cifar_or_random(n):
     return np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8), "random"
 
 
-def _check(model, net, images, affine=None):
-    ref = torch_scores(model, images)  # Brevitas's own PyTorch forward
+def _check(model, net, images, affine=None, scale=2.0 ** -7):
+    ref = torch_scores(model, images, scale)  # Brevitas's own PyTorch forward
     golden = GoldenModel(net).run(images)
     # same predicted class on every image (ties: lowest index in both)
     assert np.array_equal(predict_labels(golden), np.argmax(ref, axis=1))
@@ -96,3 +96,15 @@ def test_cnv(tmp_path):
     images, _ = _cifar_or_random(N_IMAGES)
     golden = _check(model, net, images)
     assert len(np.unique(predict_labels(golden))) >= 3
+
+
+def test_tfc_float_input_scale(tmp_path):
+    """A float-scaled 8-bit input quantizer: the importer assumes pixels sit on its integer grid, x = (p - 128) * s."""
+    model = make_tfc(4, final_affine=None, float_input_scale=True)
+    path = tmp_path / "tfc_float_in.onnx"
+    export_brevitas(model, (1, 28, 28), path)
+    net, report = import_onnx(path)
+    s = net.metadata["input_scale"]
+    assert s != 2.0 ** -7 and "assuming x = (p - 128) * " in str(report)
+    images = np.random.default_rng(4).integers(0, 256, (N_IMAGES, 28, 28, 1), dtype=np.uint8)
+    _check(model, net, images, scale=s)
