@@ -109,8 +109,7 @@ def make_cnv(seed: int = 0, channels=(16, 16, 32, 32, 64, 64), fc=(64, 64), clas
     class CNV(nn.Module):
         def __init__(self):
             super().__init__()
-            top = 1.1 if float_input_scale else 1.0 - 2.0 ** -FRAC_BITS
-            self.inp = QuantIdentity(act_quant=IQ, bit_width=8, min_val=-1.0, max_val=top)
+            self.inp = QuantIdentity(act_quant=IQ, bit_width=8, min_val=-1.0, max_val=1.0 - 2.0 ** -FRAC_BITS)
             conv = []
             cin = 3
             for i, c in enumerate(channels):
