@@ -66,7 +66,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("demo", help="train a small BNN on scikit-learn digits, export, evaluate bit-exactly")
     p.add_argument("-o", "--out", default="runs/demo")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=25)
     p.set_defaults(func=_demo)
 
 
