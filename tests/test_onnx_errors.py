@@ -196,3 +196,16 @@ def test_cli_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "node 'c2' (Conv)" in err and err.startswith("bnnfpga import: error:")
     assert not (tmp_path / "bad.bnn").exists()
+
+
+def test_maxpool_before_decreasing_activation():
+    rng = np.random.default_rng(15)
+    b = GraphBuilder((1, 8, 8))
+    b.op("Conv", pm1(rng, (4, 1, 3, 3)), kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    b.op("MaxPool", name="mp", kernel_shape=[2, 2], strides=[2, 2])
+    b.op("Mul", np.float32(-1.0))
+    b.op("Add", np.float32(0.5 / 128))
+    b.op("Sign")
+    b.op("Flatten", axis=1)
+    b.op("MatMul", pm1(rng, (64, 4)))
+    _refused(b.model(), "node 'mp' (MaxPool)", "decreasing activation")

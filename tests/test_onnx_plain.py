@@ -133,3 +133,23 @@ def test_qonnx_quant_1bit_signed_unsigned(seed):
     ref = a3 @ W4
     golden = GoldenModel(net).run(images)
     assert np.array_equal(ref, golden.astype(np.float32))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_maxpool_before_increasing_activation(seed):
+    """Conv -> MaxPool -> per-channel Add -> Sign: the pool moves after the thresholds (increasing map)."""
+    rng = np.random.default_rng(40 + seed)
+    b = GraphBuilder((1, 8, 8))
+    b.op("Conv", pm1(rng, (6, 1, 3, 3)), kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    b.op("MaxPool", kernel_shape=[2, 2], strides=[2, 2])
+    b.op("Add", (rng.normal(0, 0.5, 6) + 0.5 / 128).reshape(1, 6, 1, 1).astype(np.float32))
+    b.op("Sign")
+    b.op("Flatten", axis=1)
+    b.op("MatMul", pm1(rng, (96, 4)))
+    model = b.model()
+    net, report = import_onnx(model)
+    assert [l.kind for l in net.layers] == ["conv", "maxpool", "dense"]
+    assert "moved after the activation" in str(report)
+    images = _images(rng, 500, 8, 8, 1)
+    ort = run_onnxruntime(model, pixels_to_x(images))
+    assert np.array_equal(ort, GoldenModel(net).run(images).astype(np.float32))
