@@ -37,7 +37,9 @@ def user_errors():
     from .folding import FoldingError
     from .ir import IRError
 
-    errs = [UserError, IRError, FoldingError, FileNotFoundError]
+    from .boards import BoardError
+
+    errs = [UserError, IRError, FoldingError, BoardError, FileNotFoundError]
     try:
         from .modelfile import ModelFileError
 
