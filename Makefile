@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install torch==2.13.0          # the CPU wheel; never let pip choose torch
-	$(PIP) install -e '.[train,sim,dev]'
+	$(PIP) install -c constraints.txt -e '.[train,sim,dev,onnx,brevitas]'
 	$(PIP) install --no-deps hls4ml==1.3.0  # only for its Apache-2.0 ap_types headers
 	touch $(STAMP)
 
