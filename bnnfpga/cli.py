@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "bnnfpga.sim_cli",
     "bnnfpga.hls.cli",
     "bnnfpga.onnx_cli",
+    "bnnfpga.rtl.cli",
 ]
 
 

@@ -58,9 +58,10 @@ module bnn_control #(
     assign bresp   = 2'b00;
     wire do_write = aw_have && w_have && !bvalid;
 
-    function automatic logic [31:0] merge(input logic [31:0] old, input logic [31:0] d, input logic [3:0] s);
-        for (int b = 0; b < 4; b++) if (s[b]) old[b*8 +: 8] = d[b*8 +: 8];
-        return old;
+    // byte-enable merge of a register write
+    function automatic [31:0] merge(input [31:0] old_value, input [31:0] d, input [3:0] s);
+        merge = old_value;
+        for (int b = 0; b < 4; b++) if (s[b]) merge[b*8 +: 8] = d[b*8 +: 8];
     endfunction
 
     // ------------------------------------------------------------ read channel

@@ -35,11 +35,11 @@ module bnn_output #(
 
     // Insert the incoming score: it goes after every kept entry with a score
     // >= its own (those have lower indices), entries past TOPK drop out.
+    integer pos;  // where the incoming score goes in the sorted list
     always_comb begin
-        int pos;
         pos = 0;
         for (int j = 0; j < TOPK; j++) begin
-            if (j < int'(cls) && best_s[j] >= $signed(in_data)) pos = j + 1;
+            if (j < $signed(32'(cls)) && best_s[j] >= $signed(in_data)) pos = j + 1;
         end
         for (int j = 0; j < TOPK; j++) begin
             if (j < pos) begin

@@ -73,13 +73,14 @@ module bnn_swg #(
     logic [KB-1:0]  ky, kx;
     logic [CWB-1:0] cw;
 
-    int iy, ix, hi, lo;
+    // input row/column of the current window position, and the rows of this output row
+    logic signed [31:0] iy, ix, hi, lo;
     always_comb begin
-        iy = int'(oy) - PAD + int'(ky);
-        ix = int'(ox) - PAD + int'(kx);
-        hi = int'(oy) - PAD + K - 1;
+        iy = $signed(32'(oy)) - PAD + $signed(32'(ky));
+        ix = $signed(32'(ox)) - PAD + $signed(32'(kx));
+        hi = $signed(32'(oy)) - PAD + K - 1;
         if (hi > H - 1) hi = H - 1;
-        lo = int'(oy) - PAD;
+        lo = $signed(32'(oy)) - PAD;
         if (lo < 0) lo = 0;
     end
     assign rd_lo = fb + 32'(lo);

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import folding as fold_mod
+from ..cli import UserError
 from ..folding import LayerFold, stage_cycles
 from ..ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, sanitize_identifier
 
@@ -36,7 +37,7 @@ TOP = "bnn_top"
 GENERATOR_VERSION = 1
 
 
-class RTLError(ValueError):
+class RTLError(UserError):
     """A network/folding/option the RTL backend cannot build (one-line message)."""
 
 

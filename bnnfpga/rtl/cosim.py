@@ -28,6 +28,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from .. import folding as fold_mod
+from ..cli import UserError
 from ..golden import GoldenModel, label_select
 from ..ir import Network
 from . import backend
@@ -43,7 +44,7 @@ VERILATOR_ARGS = ["-Wno-fatal", "-CFLAGS", "-O1"]
 MAKE_OVERRIDES = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O1"
 
 
-class CosimError(RuntimeError):
+class CosimError(UserError):
     """The simulation could not be built or run, or the bench reported a failure."""
 
 
@@ -310,6 +311,9 @@ def simulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, **o
     skips the bench's comparison with the golden model, so the caller compares.
     ``result=<dict>`` receives the measurements (cycles per frame, latency...)."""
     sink = opts.pop("result", None)
+    workdir = opts.pop("workdir", None)
+    if workdir is not None:  # keep the builds there (bnnfpga sim --workdir)
+        opts.setdefault("build_root", workdir)
     opts.setdefault("check", False)
     r = cosimulate(net, images, folding, top_k, **opts)
     if isinstance(sink, dict):
