@@ -65,14 +65,35 @@ inline unsigned bnn_popcount(const ap_uint<N>& x) {
 // The dot product of one input word with one weight word.
 // QB == 1: binary lanes, popcount(xnor(x, w)) = SIMD - popcount(x ^ w).
 // QB  > 1: signed fixed-point lanes q_i times +-1 weights: sum(w_i ? q_i : -q_i).
+// prepare() unpacks an input word once; apply() is then used by every PE.
 template <unsigned SIMD, unsigned QB>
 struct bnn_dot {
-  static int apply(const ap_uint<SIMD * QB>& x, const ap_uint<SIMD>& w) {
+  struct lanes {
+    int q[SIMD];
+  };
+  static lanes prepare(const ap_uint<SIMD * QB>& x) {
+    lanes l;
+#ifndef __SYNTHESIS__
+    // C simulation: 64-bit chunks of whole lanes, sign-extended by shifts
+    const unsigned per = 64 / QB;
+    for (unsigned lo = 0; lo < SIMD; lo += per) {
+      const unsigned hi = (lo + per < SIMD) ? lo + per : SIMD;
+      const uint64_t chunk = x(QB * hi - 1, QB * lo).to_uint64();
+      for (unsigned i = lo; i < hi; i++) l.q[i] = (int)((int64_t)(chunk << (64 - QB * (i - lo + 1))) >> (64 - QB));
+    }
+#else
+    for (unsigned i = 0; i < SIMD; i++) {
+#pragma HLS UNROLL
+      l.q[i] = (ap_int<QB>)x(QB * i + QB - 1, QB * i);
+    }
+#endif
+    return l;
+  }
+  static int apply(const lanes& l, const ap_uint<SIMD>& w) {
     int acc = 0;
     for (unsigned i = 0; i < SIMD; i++) {
 #pragma HLS UNROLL
-      ap_int<QB> q = x(QB * i + QB - 1, QB * i);
-      acc += w[i] ? (int)q : -(int)q;
+      acc += w[i] ? l.q[i] : -l.q[i];
     }
     return acc;
   }
@@ -80,7 +101,12 @@ struct bnn_dot {
 
 template <unsigned SIMD>
 struct bnn_dot<SIMD, 1> {
+  typedef ap_uint<SIMD> lanes;
+  static lanes prepare(const ap_uint<SIMD>& x) { return x; }
   static int apply(const ap_uint<SIMD>& x, const ap_uint<SIMD>& w) {
+#ifndef __SYNTHESIS__
+    if (SIMD <= 64) return (int)SIMD - __builtin_popcountll(x.to_uint64() ^ w.to_uint64());
+#endif
     ap_uint<SIMD> diff = x ^ w;
     return (int)SIMD - (int)bnn_popcount<SIMD>(diff);
   }
@@ -177,9 +203,10 @@ void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& o
     } else {
       x = inbuf[sf];
     }
+    const typename bnn_dot<SIMD, QB>::lanes xl = bnn_dot<SIMD, QB>::prepare(x);
     for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-      const int d = bnn_dot<SIMD, QB>::apply(x, (ap_uint<SIMD>)w[pe][nf * SF + sf]);
+      const int d = bnn_dot<SIMD, QB>::apply(xl, (ap_uint<SIMD>)w[pe][nf * SF + sf]);
       acc[pe] = (sf == 0 ? 0 : (int)acc[pe]) + d;
     }
     if (sf == SF - 1) {
@@ -217,9 +244,10 @@ void bnn_mvu_scores(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<32
     } else {
       x = inbuf[sf];
     }
+    const typename bnn_dot<SIMD, QB>::lanes xl = bnn_dot<SIMD, QB>::prepare(x);
     for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-      const int d = bnn_dot<SIMD, QB>::apply(x, (ap_uint<SIMD>)w[pe][nf * SF + sf]);
+      const int d = bnn_dot<SIMD, QB>::apply(xl, (ap_uint<SIMD>)w[pe][nf * SF + sf]);
       acc[pe] = (sf == 0 ? 0 : acc[pe]) + d;
     }
     if (sf == SF - 1) {
