@@ -190,7 +190,11 @@ void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& o
               const WT w[PE][NF * SF], const ap_int<ABITS> t[PE][NF], const ap_uint<1> neg[PE][NF],
               unsigned frames) {
   ap_uint<SIMD * QB> inbuf[SF];
+#ifndef __SYNTHESIS__
+  int acc[PE];  // C simulation: native accumulators (the values fit ABITS bits)
+#else
   ap_int<ABITS> acc[PE];
+#endif
 #pragma HLS ARRAY_PARTITION variable=acc complete
   unsigned sf = 0, nf = 0;
   const unsigned long total = (unsigned long)frames * PIX * NF * SF;
@@ -213,7 +217,8 @@ void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& o
       ap_uint<PE> o;
       for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-        o[pe] = neg[pe][nf] ? (acc[pe] <= t[pe][nf]) : (acc[pe] >= t[pe][nf]);
+        const int th = t[pe][nf];
+        o[pe] = neg[pe][nf] ? (acc[pe] <= th) : (acc[pe] >= th);
       }
       out.write(o);
       sf = 0;
