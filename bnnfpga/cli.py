@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "bnnfpga.hls.cli",
     "bnnfpga.onnx_cli",
     "bnnfpga.rtl.cli",
+    "bnnfpga.build_cli",
 ]
 
 
