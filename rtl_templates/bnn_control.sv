@@ -1,11 +1,14 @@
 // bnn_control: AXI4-Lite slave with the ap_ctrl_hs-style register map of
 // docs/interface.md, and the run bookkeeping: a run admits num_frames frames of
 // IN_BEATS input beats and ends (ap_done) when num_frames * OUT_WORDS output
-// words have been accepted.  The parameters are ROMs in this design, so a run
-// with do_init = 1 writes nothing and finishes at once.
+// words have been accepted.  A run with do_init = 1 moves no data: with
+// RUNTIME = 1 it pulses param_we for one cycle (the layers write the parameter
+// named by target_layer/target_mem/target_index/value), with RUNTIME = 0 (ROM
+// parameters) it writes nothing; either way ap_done follows at once.
 module bnn_control #(
     parameter int IN_BEATS  = 1,  // 64-bit input beats per frame
-    parameter int OUT_WORDS = 1   // output words per frame (classes + top_k)
+    parameter int OUT_WORDS = 1,  // output words per frame (classes + top_k)
+    parameter int RUNTIME   = 0   // 1: parameters loadable at run time
 ) (
     input  logic        clk,
     input  logic        rst_n,
@@ -30,6 +33,11 @@ module bnn_control #(
     output logic        interrupt,
     // data path bookkeeping
     output logic        admit,     // input beats may enter the data path
+    output logic        param_we,  // write one parameter (do_init run)
+    output logic [31:0] param_layer,
+    output logic [31:0] param_mem,
+    output logic [31:0] param_index,
+    output logic [63:0] param_value,
     input  logic        in_beat,   // an input beat entered
     input  logic        out_word   // an output word was accepted downstream
 );
@@ -76,6 +84,10 @@ module bnn_control #(
     wire finish    = running && (frames_out == '0);
 
     assign admit     = running && (frames_in != '0);
+    assign param_layer = target_layer;
+    assign param_mem   = target_mem;
+    assign param_index = target_index;
+    assign param_value = {value_hi, value_lo};
     assign interrupt = gie && |(isr & ier);
 
     always_ff @(posedge clk) begin
@@ -87,7 +99,9 @@ module bnn_control #(
             num_frames <= '0; do_init <= '0; target_layer <= '0; target_mem <= '0;
             target_index <= '0; value_lo <= '0; value_hi <= '0;
             frames_in <= '0; frames_out <= '0; beat <= '0; word <= '0;
+            param_we <= 1'b0;
         end else begin
+            param_we <= start_run && do_init[0] && (RUNTIME != 0);
             // ---- AXI-Lite write
             if (awvalid && awready) begin aw_have <= 1'b1; aw_q <= awaddr; end
             if (wvalid && wready)   begin w_have  <= 1'b1; w_q <= wdata; s_q <= wstrb; end

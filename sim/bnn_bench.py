@@ -36,6 +36,7 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbex
 
 PERIOD_NS = 10
 AP_CTRL, NUM_FRAMES, DO_INIT = 0x00, 0x10, 0x18
+TARGET_LAYER, TARGET_MEM, TARGET_INDEX, VALUE_LO, VALUE_HI = 0x20, 0x28, 0x30, 0x38, 0x3C
 
 DEFAULTS = {
     "source_pause": 0.0,  # probability that the source idles a cycle (valid gaps)
@@ -138,6 +139,22 @@ async def run_job(dut):
         ctrl = int.from_bytes((await axil.read(AP_CTRL, 4)).data, "little")
         assert ctrl & 0x4 and not ctrl & 0x1, f"AP_CTRL={ctrl:#x} after a mid-stream reset: expected idle, not started"
         assert int(dut.m_axis_TVALID.value) == 0, "output valid right after reset"
+
+    # ------------------------------------------------------------ run-time parameters
+    params = job["params"] if "params" in job.files else np.zeros((0, 5), np.uint32)
+    if len(params):
+        await axil.write(DO_INIT, (1).to_bytes(4, "little"))
+        last = (None, None)
+        for layer, mem, index, lo, hi in params.tolist():
+            if (layer, mem) != last:
+                await axil.write(TARGET_LAYER, int(layer).to_bytes(4, "little"))
+                await axil.write(TARGET_MEM, int(mem).to_bytes(4, "little"))
+                last = (layer, mem)
+            await axil.write(TARGET_INDEX, int(index).to_bytes(4, "little"))
+            await axil.write(VALUE_LO, int(lo).to_bytes(4, "little"))
+            await axil.write(VALUE_HI, int(hi).to_bytes(4, "little"))
+            await axil.write(AP_CTRL, (1).to_bytes(4, "little"))  # one parameter per do_init run
+        await _wait_done(dut, axil, 2000)
 
     # ------------------------------------------------------------ main run
     if cfg["source_pause"] > 0:

@@ -93,11 +93,36 @@ def test_bad_top_k_is_one_line_error():
 def test_lint_clean_wall(tmp_path):
     """Verilator --lint-only -Wall reports nothing for a variety of designs."""
     designs = [(small_convnet(), None, 1), (small_convnet(1, "valid"), None, 3)]
+    net = small_convnet(2)
+    designs.append((net, {"conv 1": fold_mod.LayerFold(2, 2), "conv2": fold_mod.LayerFold(4, 4),
+                          "fc": fold_mod.LayerFold(5, 8)}, "runtime"))
     for seed in range(4):
         rng = np.random.default_rng(100 + seed)
         net = random_net.random_network(rng, ["mlp", "cnn"][seed % 2])
         designs.append((net, random_net.random_folding(rng, net), 1))
     for i, (net, f, k) in enumerate(designs):
         f = f or fold_mod.minimal(net)
-        rc, out = _lint(tmp_path / str(i), backend.generate(net, f, top_k=k))
+        runtime = k == "runtime"
+        files = backend.generate(net, f, top_k=1 if runtime else k, runtime_params=runtime)
+        rc, out = _lint(tmp_path / str(i), files)
         assert rc == 0 and "%Warning" not in out and "%Error" not in out, out[:3000]
+
+
+def test_runtime_params_need_simd_le_64():
+    net = small_convnet()
+    f = {"conv 1": fold_mod.LayerFold(1, 1), "conv2": fold_mod.LayerFold(1, 1), "fc": fold_mod.LayerFold(1, 72)}
+    with pytest.raises(backend.RTLError, match="SIMD=72"):
+        backend.generate(net, f, runtime_params=True)
+
+
+def test_cli_rtl_generates_design(tmp_path, capsys):
+    from bnnfpga.cli import main
+    from bnnfpga.modelfile import save
+
+    net = small_convnet()
+    save(net, tmp_path / "m.bnn")
+    rc = main(["rtl", str(tmp_path / "m.bnn"), "-o", str(tmp_path / "out"), "--target-cycles", "200"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "analytical" in out and (tmp_path / "out" / "rtl" / "bnn_top.sv").exists()
+    assert main(["rtl", str(tmp_path / "m.bnn"), "-o", str(tmp_path / "o2"), "--top-k", "99"]) == 2

@@ -122,3 +122,18 @@ def test_simulate_api_returns_scores():
     assert s.dtype == np.int32
     np.testing.assert_array_equal(s, GoldenModel(net).run(images))
     assert meas["analytical_cycles"] == fold_mod.pipeline_cycles(net, fold_mod.minimal(net))
+
+
+def test_runtime_loaded_parameters():
+    """A runtime_params build of network A, loaded through do_init with the weights
+    and thresholds of network B (same shapes), computes B's scores."""
+    a = small_convnet(8)
+    b = small_convnet(9)
+    f = {"conv 1": fold_mod.LayerFold(2, 2), "conv2": fold_mod.LayerFold(4, 4), "fc": fold_mod.LayerFold(5, 8)}
+    images = random_net.random_images(np.random.default_rng(8), a, 4)
+    assert not np.array_equal(GoldenModel(a).run(images), GoldenModel(b).run(images))
+    r = cosim.cosimulate(a, images, f, runtime_params=True, load=b)
+    np.testing.assert_array_equal(r.scores, GoldenModel(b).run(images))
+    # without loading, the same build computes A
+    r = cosim.cosimulate(a, images, f, runtime_params=True)
+    check_result(a, images, f, r)

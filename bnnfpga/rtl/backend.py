@@ -51,6 +51,7 @@ class Stage:
     comment: str
     fifo_depth: int = 2
     kind: str = ""
+    params_port: bool = False  # takes the run-time parameter bus
 
 
 @dataclass
@@ -73,6 +74,8 @@ class LayerRTL:
     obw: int
     waddr: int
     taddr: int
+    index: int = 0  # compute-layer index (target_layer)
+    runtime: bool = False  # parameters loadable at run time
     weight_words: List[str] = field(default_factory=list)
     threshold_words: List[Tuple[str, str]] = field(default_factory=list)
 
@@ -138,10 +141,16 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
     return L
 
 
-def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth: Optional[int] = None):
+def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth: Optional[int] = None,
+         runtime_params: bool = False):
     """The stage chain and per-layer modules (no text yet)."""
     net.validate()
     fold_mod.check(net, folding)
+    if runtime_params:
+        for layer in net.compute_layers():
+            if folding[layer.name].simd > 64:
+                raise RTLError(f"layer '{layer.name}': SIMD={folding[layer.name].simd} > 64 cannot be loaded at run "
+                               f"time (one 64-bit value per weight word); lower its SIMD or drop runtime_params")
     if not (1 <= top_k <= net.num_classes):
         raise RTLError(f"top_k={top_k} must be between 1 and the network's {net.num_classes} classes")
     sp = net.input
@@ -179,6 +188,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
             continue
         f = folding[layer.name]
         L = _layer_rtl(net, layer, shp, f, used)
+        L.index, L.runtime = len(layers), bool(runtime_params)
         layers.append(L)
         convert(f.simd, f"SIMD words for {layer.name}")
         if isinstance(layer, Conv2D):
@@ -193,7 +203,8 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
                                 f.simd * cur_ew, f.simd * cur_ew,
                                 f"sliding window {k}x{k} '{layer.padding}' over {ishape} for {layer.name}", kind="swg"))
         stages.append(Stage(f"u_{L.module}", L.module, [], f.simd * cur_ew, f.pe * L.obw,
-                            f"{L.kind} '{layer.name}' {ishape} -> {oshape} PE={f.pe} SIMD={f.simd}", kind=L.kind))
+                            f"{L.kind} '{layer.name}' {ishape} -> {oshape} PE={f.pe} SIMD={f.simd}", kind=L.kind,
+                            params_port=bool(runtime_params)))
         if isinstance(layer, Dense):
             # a dense MVTU reads its input only during its first output fold: room for a
             # whole input vector keeps the stage before it from stalling meanwhile
@@ -210,9 +221,13 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
     return stages, layers, in_beats
 
 
-def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth: Optional[int] = None) -> Dict[str, str]:
-    """IR + folding -> {relative path: file text} of the whole design."""
-    stages, layers, in_beats = plan(net, folding, top_k, fifo_depth)
+def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth: Optional[int] = None,
+             runtime_params: bool = False) -> Dict[str, str]:
+    """IR + folding -> {relative path: file text} of the whole design.
+
+    ``runtime_params``: weights and thresholds in RAMs (initialised with the
+    network's values) that do_init runs overwrite (docs/interface.md)."""
+    stages, layers, in_beats = plan(net, folding, top_k, fifo_depth, runtime_params)
     env = _env()
     files: Dict[str, str] = {}
     for name in STATIC_MODULES:
@@ -223,12 +238,12 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     cycles = fold_mod.pipeline_cycles(net, folding, top_k)
     files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
         net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,
-        in_beats=in_beats, out_words=net.num_classes + top_k)
+        in_beats=in_beats, out_words=net.num_classes + top_k, runtime=bool(runtime_params))
     order = [f"rtl/{n}" for n in STATIC_MODULES] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
     files["files.f"] = "".join(p + "\n" for p in order)
     meta = {
         "generator": "bnnfpga.rtl", "generator_version": GENERATOR_VERSION, "network": net.name, "top": TOP,
-        "top_k": top_k, "classes": net.num_classes, "input_shape": list(net.input.shape),
+        "top_k": top_k, "classes": net.num_classes, "runtime_params": bool(runtime_params), "input_shape": list(net.input.shape),
         "zero_point": net.input.zero_point, "in_beats_per_frame": in_beats,
         "out_words_per_frame": net.num_classes + top_k, "analytical_cycles_per_frame": cycles,
         "folding": {k: {"pe": v.pe, "simd": v.simd} for k, v in sorted(folding.items())},

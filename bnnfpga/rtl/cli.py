@@ -16,6 +16,8 @@ def register(sub) -> None:
     add_folding_args(p)
     p.add_argument("--top-k", type=int, default=1, help="labels emitted after the scores (default 1)")
     p.add_argument("--fifo-depth", type=int, default=None, help="depth of every inter-stage FIFO (default: sized per stage)")
+    p.add_argument("--runtime-params", action="store_true",
+                   help="weights/thresholds in RAMs loadable through the do_init registers")
     p.add_argument("--yosys", action="store_true", help="estimate LUT/FF/BRAM/DSP with yosys synth_xilinx (xc7z020)")
     p.add_argument("--lint", action="store_true", help="run verilator --lint-only -Wall on the result")
     p.set_defaults(func=_rtl)
@@ -30,7 +32,8 @@ def _rtl(args) -> int:
     net = load_model(args.model)
     fold = resolve_folding(net, args)
     t0 = time.perf_counter()
-    files = backend.generate(net, fold, top_k=args.top_k, fifo_depth=args.fifo_depth)
+    files = backend.generate(net, fold, top_k=args.top_k, fifo_depth=args.fifo_depth,
+                             runtime_params=args.runtime_params)
     out = backend.write_design(files, args.output)
     stages = stage_cycles(net, fold, args.top_k)
     width = max(len(s.name) for s in stages)

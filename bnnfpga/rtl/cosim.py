@@ -239,18 +239,31 @@ def steady_cycles(t_end: np.ndarray) -> Optional[float]:
 def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *, check: bool = True,
                source_pause: float = 0.0, sink_pause: float = 0.0, reset_test: bool = False, seed: int = 1,
                fifo_depth: Optional[int] = None, build_root=None, verbose: bool = False,
-               files: Optional[Dict[str, str]] = None) -> CosimResult:
-    """Generate, build (cached) and simulate the RTL design on raw uint8 images."""
+               files: Optional[Dict[str, str]] = None, runtime_params: bool = False,
+               load: Optional[Network] = None) -> CosimResult:
+    """Generate, build (cached) and simulate the RTL design on raw uint8 images.
+
+    ``load``: a network of the same shapes whose weights and thresholds are
+    written through the do_init registers before the run (needs
+    ``runtime_params``); the results are then checked against *its* golden model."""
     folding = folding if folding is not None else fold_mod.minimal(net)
     images = np.asarray(images)
     if images.ndim == 3 and net.input.channels == 1:
         images = images[..., None]
     if len(images) == 0:
         raise CosimError("no images to simulate")
-    files = files if files is not None else backend.generate(net, folding, top_k=top_k, fifo_depth=fifo_depth)
+    if load is not None and not runtime_params:
+        raise CosimError("loading parameters at run time needs runtime_params=True")
+    files = files if files is not None else backend.generate(net, folding, top_k=top_k, fifo_depth=fifo_depth,
+                                                             runtime_params=runtime_params)
+    params = np.zeros((0, 5), np.uint32)
+    if load is not None:
+        from ..hls.vectors import param_init_words  # the do_init encoding of docs/interface.md
+
+        params = param_init_words(load, folding)
     bdir, build_s = build(files, build_root, verbose)
     beats = input_beats(net, images)
-    gold = GoldenModel(net).run(images) if check else None
+    gold = GoldenModel(load if load is not None else net).run(images) if check else None
     exp = expected_words(gold, top_k) if check else np.zeros((0, 0), np.int64)
     analytical = fold_mod.pipeline_cycles(net, folding, top_k)
     cfg = {"out_words": net.num_classes + top_k, "source_pause": float(source_pause), "sink_pause": float(sink_pause),
@@ -262,7 +275,7 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
     tdir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
     try:
         job, out = tdir / "job.npz", tdir / "out.npz"
-        np.savez(job, beats=beats, expected=exp, config=json.dumps(cfg))
+        np.savez(job, beats=beats, expected=exp, config=json.dumps(cfg), params=params)
         env = {"BNN_BENCH_JOB": str(job), "BNN_BENCH_OUT": str(out),
                "COCOTB_LOG_LEVEL": "INFO" if verbose else "WARNING"}
         t0 = time.perf_counter()
