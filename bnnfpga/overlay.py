@@ -119,8 +119,8 @@ def _one(img, h: int, w: int, c: int, where: str, resize: bool) -> np.ndarray:
         pil = img.convert("L" if c == 1 else "RGB")
     else:
         a = np.asarray(img)
-        if a.dtype == object:
-            raise OverlayError(f"{where}: not an image ({type(img).__name__})")
+        if a.dtype.kind not in "uif":
+            raise OverlayError(f"{where}: dtype {a.dtype} is not an image type (use uint8 pixels or floats in [0, 1])")
         if a.ndim == 3 and a.shape[2] == 1:
             a = a[:, :, 0]
         if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
