@@ -126,3 +126,20 @@ def test_cli_rtl_generates_design(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "analytical" in out and (tmp_path / "out" / "rtl" / "bnn_top.sv").exists()
     assert main(["rtl", str(tmp_path / "m.bnn"), "-o", str(tmp_path / "o2"), "--top-k", "99"]) == 2
+
+
+def test_top_ports_match_interface_doc():
+    import re
+    from pathlib import Path
+
+    net = small_convnet()
+    top = backend.generate(net, fold_mod.minimal(net))["rtl/bnn_top.sv"]
+    header = top[top.index("module bnn_top ("):top.index("\n);")]
+    ports = set(re.findall(r"^\s*(?:input|output)\s+logic(?:\s*\[[^\]]+\])?\s+(\w+)", header, re.M))
+    doc = (Path(backend.__file__).resolve().parents[2] / "docs" / "interface.md").read_text()
+    want = {"ap_clk", "ap_rst_n", "interrupt"}
+    want |= {f"s_axis_{s}" for s in ("TDATA", "TVALID", "TREADY", "TLAST", "TKEEP", "TSTRB")}
+    want |= {f"m_axis_{s}" for s in ("TDATA", "TVALID", "TREADY", "TLAST", "TKEEP", "TSTRB")}
+    lite = re.search(r"Ports: `s_axi_control_(.*?)`", doc, re.S).group(1)
+    want |= {"s_axi_control_" + n.strip() for n in lite.replace("\n", " ").split(",")}
+    assert ports == want

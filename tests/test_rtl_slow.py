@@ -21,3 +21,14 @@ def test_reference_network_bit_exact(which, frames):
     print(f"{net.name}: measured {r.cycles_per_frame} cycles/frame, analytical {analytical}, "
           f"latency {r.latency_cycles}, build {r.build_seconds:.1f} s, sim {r.sim_seconds:.1f} s")
     assert abs(r.cycles_per_frame / analytical - 1) <= 0.02
+
+
+@pytest.mark.parametrize("which", ["lfc", "cnv"])
+def test_reference_network_lint_clean(which, tmp_path):
+    from test_rtl_backend import _lint
+
+    from bnnfpga.rtl import backend
+
+    net, f = getattr(reference_nets, which)(), getattr(reference_nets, f"{which}_folding")()
+    rc, out = _lint(tmp_path, backend.generate(net, f))
+    assert rc == 0 and "%Warning" not in out, out[:2000]
