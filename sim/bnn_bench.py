@@ -35,7 +35,7 @@ from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFra
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\..*")
 
 PERIOD_NS = 10
-AP_CTRL, NUM_FRAMES, DO_INIT = 0x00, 0x10, 0x18
+AP_CTRL, GIE, IER, ISR, NUM_FRAMES, DO_INIT = 0x00, 0x04, 0x08, 0x0C, 0x10, 0x18
 TARGET_LAYER, TARGET_MEM, TARGET_INDEX, VALUE_LO, VALUE_HI = 0x20, 0x28, 0x30, 0x38, 0x3C
 
 DEFAULTS = {
@@ -162,6 +162,12 @@ async def run_job(dut):
     if cfg["sink_pause"] > 0:
         sink.set_pause_generator(_pauses(rng, cfg["sink_pause"]))
     await axil.write(DO_INIT, (0).to_bytes(4, "little"))
+    await axil.write(GIE, (1).to_bytes(4, "little"))
+    await axil.write(IER, (1).to_bytes(4, "little"))  # interrupt on ap_done
+    isr = int.from_bytes((await axil.read(ISR, 4)).data, "little")
+    if isr & 1:
+        await axil.write(ISR, (1).to_bytes(4, "little"))  # toggle-on-write clears it
+    assert int(dut.interrupt.value) == 0, "interrupt asserted before the run"
     await axil.write(NUM_FRAMES, nframes.to_bytes(4, "little"))
     await axil.write(AP_CTRL, (1).to_bytes(4, "little"))
     t_start = get_sim_time()
@@ -188,8 +194,13 @@ async def run_job(dut):
             if len(mismatches) >= 5:
                 break
     ctrl = 0
+    irq = {}
     if not mismatches:
         ctrl = await _wait_done(dut, axil, timeout * 4 + 1000)
+        irq["interrupt_at_done"] = int(dut.interrupt.value)
+        await axil.write(ISR, (1).to_bytes(4, "little"))
+        await ClockCycles(dut.ap_clk, 2)
+        irq["interrupt_after_isr_clear"] = int(dut.interrupt.value)
     await ClockCycles(dut.ap_clk, 20)
     extra = 0
     while not sink.empty():
@@ -204,10 +215,11 @@ async def run_job(dut):
     await axil.write(DO_INIT, (0).to_bytes(4, "little"))
 
     np.savez(os.environ["BNN_BENCH_OUT"], words=out, t_end=t_end, mismatches=np.array(mismatches, dtype=np.int64),
-             info=json.dumps(dict(reset_info, ap_ctrl_done=ctrl, ap_ctrl_after=ctrl_after, extra_frames=extra,
+             info=json.dumps(dict(reset_info, **irq, ap_ctrl_done=ctrl, ap_ctrl_after=ctrl_after, extra_frames=extra,
                                   init_ctrl=init_ctrl, sim_cycles=_cycles(get_sim_time()))))
     assert not mismatches, f"output differs from the golden model in frames {mismatches}"
     assert extra == 0, f"{extra} unexpected output frame(s) after the run"
     assert ctrl & 0x2, "ap_done not seen"
+    assert irq == {"interrupt_at_done": 1, "interrupt_after_isr_clear": 0}, f"interrupt line: {irq}"
     assert ctrl_after & 0x4 and not ctrl_after & 0x2, f"AP_CTRL={ctrl_after:#x} after reading done: expected idle, done cleared"
     await Timer(1, "ns")
