@@ -59,14 +59,24 @@ def run(which: str, frames: int, do_yosys: bool, yosys_timeout: float, out_root:
     }
     design = backend.write_design(files, out_root / which)
     if do_yosys:
-        if yosys.yosys_path() is None:
-            res["yosys"] = "skipped: yosys not installed"
-        else:
-            try:
-                rep = yosys.estimate(design, timeout=yosys_timeout)
-                res["yosys"] = {**rep["total"], "seconds": rep["seconds"], "utilisation": rep["utilisation"]}
-            except Exception as e:  # a timeout or a yosys failure is reported, not fatal
-                res["yosys"] = f"failed: {e}"
+        res["yosys"] = resources(files, design, out_root, yosys_timeout)
+    return res
+
+
+def resources(files, design: Path, out_root: Path, timeout: float):
+    """yosys totals of a design; synthesis is slow, so results are kept by design hash."""
+    cache = out_root / "yosys_cache" / f"{backend.design_hash(files)}.json"
+    if cache.exists():
+        return dict(json.loads(cache.read_text()), cached=True)
+    if yosys.yosys_path() is None:
+        return "skipped: yosys not installed"
+    try:
+        rep = yosys.estimate(design, timeout=timeout)
+    except Exception as e:  # a timeout or a yosys failure is reported, not fatal
+        return f"failed: {e}"
+    res = {**rep["total"], "seconds": rep["seconds"], "utilisation": rep["utilisation"]}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(res, indent=2) + "\n")
     return res
 
 

@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -280,21 +281,21 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
                "COCOTB_LOG_LEVEL": "INFO" if verbose else "WARNING"}
         t0 = time.perf_counter()
         with _sim_environment():
-            import sys
-
             runner = get_runner("verilator")
             xml = tdir / "results.xml"
             if str(SIM_DIR) not in sys.path:  # the runner hands sys.path to the simulator as PYTHONPATH
                 sys.path.append(str(SIM_DIR))
             try:
-                runner.test(test_module=BENCH_MODULE, hdl_toplevel=backend.TOP, hdl_toplevel_lang="verilog", build_dir=bdir / "obj", test_dir=tdir,
-                            results_xml=str(xml), extra_env=env, verbose=verbose, log_file=tdir / "sim.log",
-                            seed=seed)
+                runner.test(test_module=BENCH_MODULE, hdl_toplevel=backend.TOP, hdl_toplevel_lang="verilog",
+                            build_dir=bdir / "obj", test_dir=tdir, results_xml=str(xml), extra_env=env,
+                            verbose=verbose, log_file=tdir / "sim.log", seed=seed)
             except SystemExit as e:
                 raise CosimError(f"simulation of {bdir} exited with status {e.code}; log: {_tail(tdir / 'sim.log')}") from None
         sim_s = time.perf_counter() - t0
         failure = _results_ok(xml)
         res = np.load(out) if out.exists() else None
+        if failure is None and res is None:
+            failure = f"the bench wrote no results to {out}"
         if failure is not None:
             raise CosimError(f"co-simulation failed: {failure}; log: {_tail(tdir / 'sim.log')}")
         words, t_end = res["words"], res["t_end"]
