@@ -1,0 +1,377 @@
+"""Folding optimizer: choose PE and SIMD for every layer.
+
+Two questions, one search:
+
+* **fastest that fits** (``optimize(net, board=...)``): the smallest pipeline
+  cycles per frame (the slowest stage's) whose estimated resources stay inside
+  the budget: a board's LUTs and block RAMs times a safety margin (85% LUT,
+  90% BRAM by default), and/or a total of PE*SIMD lanes;
+* **cheapest that meets a rate** (``target_fps=...``): the fewest resources
+  whose cycles per frame meet ``clock / target_fps``.
+
+For a candidate cycle count T every layer takes its cheapest legal folding
+(``bnnfpga.folding`` rules) with at most T cycles per frame, so the pipeline
+is balanced: no layer is faster than T needs (up to its divisors).  Resources
+come from :mod:`bnnfpga.resources` (calibrated against yosys); a layer's cost
+weighs its LUTs and BRAMs against the budget, several weightings are tried,
+and the exact pipeline estimate decides.  The smallest feasible T is found by
+bisection over the cycle counts the layers can reach.  When no folding fits,
+or a target cannot be met, the result says which resource binds and by how much.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import boards as boards_mod
+from .folding import (FoldingError, LayerFold, check, divisors, layer_cycles, simd_base, stage_cycles)
+from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, infer_shapes
+from .resources import Resources, ResourceModel, place_ram, stage_specs
+
+LUT_MARGIN = 0.85
+BRAM_MARGIN = 0.90
+# weights of (LUT, BRAM) in a layer's scalar cost, relative to the budget
+WEIGHTINGS = [(1.0, 1.0), (1.0, 0.25), (0.25, 1.0), (1.0, 0.05), (0.05, 1.0)]
+
+
+@dataclass
+class Budget:
+    lut: Optional[float] = None  # allowed LUTs (margin applied)
+    bram36: Optional[float] = None
+    lanes: Optional[int] = None  # total PE*SIMD
+    board: Optional[str] = None
+    lut_total: Optional[int] = None
+    bram_total: Optional[int] = None
+
+    @classmethod
+    def for_board(cls, board, lut_margin: float = LUT_MARGIN, bram_margin: float = BRAM_MARGIN,
+                  lanes: Optional[int] = None) -> "Budget":
+        b = boards_mod.get(board) if isinstance(board, str) else board
+        return cls(lut=b.lut * lut_margin, bram36=b.bram36 * bram_margin, lanes=lanes, board=b.name,
+                   lut_total=b.lut, bram_total=b.bram36)
+
+    def describe(self) -> str:
+        parts = []
+        if self.lut is not None:
+            parts.append(f"{self.lut:,.0f} LUT" + (f" ({self.lut / self.lut_total:.0%} of {self.lut_total:,})" if self.lut_total else ""))
+        if self.bram36 is not None:
+            parts.append(f"{self.bram36:,.1f} BRAM36" + (f" ({self.bram36 / self.bram_total:.0%} of {self.bram_total})" if self.bram_total else ""))
+        if self.lanes is not None:
+            parts.append(f"{self.lanes:,} PE x SIMD lanes")
+        return ", ".join(parts) or "unlimited"
+
+    def usage(self, res: Resources, lanes: int) -> Dict[str, Tuple[float, float]]:
+        """{resource: (used, allowed)} for the budgeted resources."""
+        out = {}
+        if self.lut is not None:
+            out["LUT"] = (res.lut, self.lut)
+        if self.bram36 is not None:
+            out["BRAM36"] = (res.bram36, self.bram36)
+        if self.lanes is not None:
+            out["lanes"] = (float(lanes), float(self.lanes))
+        return out
+
+    def fits(self, res: Resources, lanes: int) -> bool:
+        return all(u <= a + 1e-9 for u, a in self.usage(res, lanes).values())
+
+    def binding(self, res: Resources, lanes: int) -> Tuple[Optional[str], float]:
+        """The most over-used resource and its use/allowed ratio (None if unbudgeted)."""
+        best = (None, 0.0)
+        for name, (u, a) in self.usage(res, lanes).items():
+            r = u / a if a > 0 else math.inf
+            if r > best[1]:
+                best = (name, r)
+        return best
+
+
+@dataclass
+class FoldResult:
+    folding: Dict[str, LayerFold]
+    cycles: int  # pipeline cycles per frame (the slowest stage)
+    bottleneck: str  # name of the slowest stage
+    resources: Resources
+    lanes: int
+    clock_mhz: float
+    budget: Budget
+    feasible: bool  # inside the budget and meeting the target (when given)
+    binding: Optional[str] = None  # the resource that stops a faster folding (or breaks this one)
+    message: str = ""
+    target_fps: Optional[float] = None
+    stage_cycles: List[Tuple[str, str, int]] = field(default_factory=list)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.clock_mhz * 1e6 / self.cycles
+
+    @property
+    def latency_cycles(self) -> int:
+        """Upper bound of one frame's latency: the sum of every stage's cycles per frame
+        (stages overlap, so the measured latency is lower)."""
+        return sum(c for _, _, c in self.stage_cycles)
+
+    @property
+    def latency_us(self) -> float:
+        return self.latency_cycles / self.clock_mhz
+
+    def summary(self) -> str:
+        return (f"{self.cycles:,} cycles/frame ({self.bottleneck}), {self.frames_per_second:,.0f} frames/s at "
+                f"{self.clock_mhz:g} MHz; LUT {self.resources.lut:,.0f}, BRAM36 {self.resources.bram36:,.1f}, "
+                f"FF {self.resources.ff:,.0f}, lanes {self.lanes:,}; budget {self.budget.describe()}"
+                + (f"; {self.message}" if self.message else ""))
+
+
+def lanes_of(folding: Dict[str, LayerFold]) -> int:
+    return sum(f.pe * f.simd for f in folding.values())
+
+
+@dataclass
+class _Cand:
+    fold: LayerFold
+    cycles: int
+    res: Resources
+    lanes: int
+
+
+def _layer_candidates(net: Network, model: ResourceModel, top_k: int) -> Dict[str, List[_Cand]]:
+    """Every legal folding of every compute layer with its cycles and the resources of its
+    MVTU, window generator and input FIFO (converters depend on neighbours: left to the
+    exact pipeline estimate)."""
+    out = {}
+    shapes = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))
+    for layer in net.compute_layers():
+        cands = []
+        for pe in divisors(layer.out_channels):
+            for simd in divisors(simd_base(layer)):
+                f = LayerFold(pe, simd)
+                specs = [s for s in stage_specs(net, {**{l.name: LayerFold(1, 1) for l in net.compute_layers()},
+                                                      layer.name: f}, top_k) if s.layer == layer.name
+                         and s.kind in ("swg", "conv", "dense")]
+                res = Resources()
+                for s in specs:
+                    r, _ = model.stage(s)
+                    fr, _ = model.fifo(s.in_w, s.fifo_depth)
+                    res = res + r + fr
+                cands.append(_Cand(f, layer_cycles(net, layer, f), res, pe * simd))
+        out[layer.name] = cands
+    return out
+
+
+def _pick(cands: Sequence[_Cand], T: int, w: Tuple[float, float], budget: Budget) -> Optional[_Cand]:
+    lut_n = budget.lut or 50000.0
+    bram_n = budget.bram36 or 130.0
+    best = None
+    for c in cands:
+        if c.cycles > T:
+            continue
+        if budget.lut is None and budget.bram36 is None:
+            key = (c.lanes, c.res.lut / lut_n + c.res.bram36 / bram_n, c.cycles)
+        else:
+            key = (w[0] * c.res.lut / lut_n + w[1] * c.res.bram36 / bram_n + 1e-9 * c.lanes, c.cycles, c.fold.simd)
+        if best is None or key < best[0]:
+            best = (key, c)
+    return None if best is None else best[1]
+
+
+class _Search:
+    def __init__(self, net, model, budget, top_k):
+        self.net, self.model, self.budget, self.top_k = net, model, budget, top_k
+        self.cands = _layer_candidates(net, model, top_k)
+        self.weightings = WEIGHTINGS if (budget.lut is not None or budget.bram36 is not None) else [(1.0, 0.0)]
+        self.cache = {}
+
+    def foldings_for(self, T: int):
+        """Candidate pipelines for T: [(folding, resources, lanes)] (one per weighting)."""
+        if T in self.cache:
+            return self.cache[T]
+        outs, seen = [], set()
+        for w in self.weightings:
+            f = {}
+            for name, cands in self.cands.items():
+                c = _pick(cands, T, w, self.budget)
+                if c is None:
+                    f = None
+                    break
+                f[name] = c.fold
+            if f is None:
+                continue
+            key = tuple(sorted((k, v.pe, v.simd) for k, v in f.items()))
+            if key in seen:
+                continue
+            seen.add(key)
+            res = self.model.total(self.net, f, self.top_k)
+            outs.append((f, res, lanes_of(f)))
+        self.cache[T] = outs
+        return outs
+
+    def best_for(self, T: int):
+        """(folding, res, lanes, fits): the cheapest pipeline for T that fits, else the least over budget."""
+        opts = self.foldings_for(T)
+        if not opts:
+            return None
+        fitting = [o for o in opts if self.budget.fits(o[1], o[2])]
+        pool = fitting or opts
+        lut_n = self.budget.lut or 50000.0
+        bram_n = self.budget.bram36 or 130.0
+
+        def key(o):
+            if not fitting:
+                return self.budget.binding(o[1], o[2])[1]
+            return o[1].lut / lut_n + o[1].bram36 / bram_n + (o[2] / self.budget.lanes if self.budget.lanes else 0)
+        f, res, lanes = min(pool, key=key)
+        return f, res, lanes, bool(fitting)
+
+
+def _floor_cycles(net: Network, top_k: int) -> Tuple[int, str]:
+    """The slowest stage that no folding changes (input, max-pools, output)."""
+    st = stage_cycles(net, {l.name: LayerFold(l.out_channels, simd_base(l)) for l in net.compute_layers()}, top_k)
+    fixed = [s for s in st if s.kind in ("input", "maxpool", "output")]
+    s = max(fixed, key=lambda s: s.cycles)
+    return s.cycles, s.name
+
+
+def _result(net, model, budget, clock, top_k, f, res, lanes, feasible, binding=None, message="", target_fps=None):
+    st = stage_cycles(net, f, top_k)
+    slow = max(st, key=lambda s: s.cycles)
+    return FoldResult(folding=f, cycles=slow.cycles, bottleneck=slow.name, resources=res, lanes=lanes, clock_mhz=clock,
+                      budget=budget, feasible=feasible, binding=binding, message=message, target_fps=target_fps,
+                      stage_cycles=[(s.name, s.kind, s.cycles) for s in st])
+
+
+def _over_message(budget: Budget, res: Resources, lanes: int, what: str) -> Tuple[str, str]:
+    parts = []
+    worst, _ = budget.binding(res, lanes)
+    for name, (u, a) in budget.usage(res, lanes).items():
+        if u > a + 1e-9:
+            parts.append(f"{name} needs {u:,.0f} of {a:,.0f} allowed ({u / a - 1:.0%} over)")
+    return worst, f"{what}: " + "; ".join(parts) if parts else what
+
+
+def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, clock_mhz: Optional[float] = None,
+             budget: Optional[Budget] = None, lanes: Optional[int] = None, lut_margin: float = LUT_MARGIN,
+             bram_margin: float = BRAM_MARGIN, model: Optional[ResourceModel] = None, top_k: int = 1) -> FoldResult:
+    """Choose a folding.  ``board`` (name or Board) sets the LUT/BRAM budget (with margins)
+    and the clock; ``lanes`` caps the total PE*SIMD; ``target_fps`` asks for the
+    cheapest folding meeting that rate instead of the fastest that fits."""
+    net.validate()
+    model = model or ResourceModel.load()
+    b = boards_mod.get(board) if isinstance(board, str) else board
+    if budget is None:
+        budget = Budget.for_board(b, lut_margin, bram_margin, lanes) if b is not None else Budget(lanes=lanes)
+    clock = float(clock_mhz or (b.default_clock_mhz if b is not None else 100.0))
+    if clock <= 0:
+        raise FoldingError(f"clock must be positive, got {clock_mhz} MHz")
+    search = _Search(net, model, budget, top_k)
+    floor, floor_stage = _floor_cycles(net, top_k)
+    for name, cands in search.cands.items():  # a layer's fully parallel folding
+        fastest = min(c.cycles for c in cands)
+        if fastest > floor:
+            floor, floor_stage = fastest, name
+    all_T = sorted({c.cycles for cs in search.cands.values() for c in cs if c.cycles >= floor} | {floor})
+    slowest = max(all_T)
+
+    if target_fps is not None:
+        if target_fps <= 0:
+            raise FoldingError(f"target frames/s must be positive, got {target_fps}")
+        T = int(math.floor(clock * 1e6 / target_fps))
+        if T < floor:
+            best = search.best_for(floor)
+            f, res, ln, fits = best
+            return _result(net, model, budget, clock, top_k, f, res, ln, False, binding="cycles",
+                           message=(f"{target_fps:,.0f} frames/s needs <= {T:,} cycles/frame at {clock:g} MHz, but stage "
+                                    f"'{floor_stage}' takes {floor:,} cycles whatever the folding "
+                                    f"(at most {clock * 1e6 / floor:,.0f} frames/s)"), target_fps=target_fps)
+        T = min(T, slowest)
+        f, res, ln, fits = search.best_for(T)
+        if fits:
+            return _result(net, model, budget, clock, top_k, f, res, ln, True, target_fps=target_fps,
+                           message=f"meets {target_fps:,.0f} frames/s (<= {T:,} cycles/frame) with the fewest resources found")
+        worst, msg = _over_message(budget, res, ln, f"{target_fps:,.0f} frames/s does not fit the budget")
+        fastest = optimize(net, b, clock_mhz=clock, budget=budget, model=model, top_k=top_k) if b is not None or budget.lanes else None
+        if fastest is not None and fastest.feasible:
+            msg += f"; the fastest folding that fits reaches {fastest.frames_per_second:,.0f} frames/s"
+        return _result(net, model, budget, clock, top_k, f, res, ln, False, binding=worst, message=msg,
+                       target_fps=target_fps)
+
+    # fastest that fits: bisection over reachable cycle counts (feasibility grows with T)
+    top = search.best_for(slowest)
+    if not top[3]:
+        worst, msg = _over_message(budget, top[1], top[2], "even the smallest folding does not fit")
+        return _result(net, model, budget, clock, top_k, top[0], top[1], top[2], False, binding=worst, message=msg)
+    lo, hi = 0, len(all_T) - 1  # all_T[hi] feasible
+    while lo < hi:
+        mid = (lo + hi) // 2
+        r = search.best_for(all_T[mid])
+        if r[3]:
+            hi = mid
+        else:
+            lo = mid + 1
+    f, res, ln, _ = search.best_for(all_T[hi])
+    binding, message = None, ""
+    if hi > 0:
+        nf, nres, nln, _ = search.best_for(all_T[hi - 1])
+        binding, msg = _over_message(budget, nres, nln, f"the next faster folding ({all_T[hi - 1]:,} cycles/frame) "
+                                                       f"does not fit")
+        message = f"{binding} binds: " + msg
+    else:
+        message = f"stage '{floor_stage}' sets the pace ({floor:,} cycles whatever the folding)"
+        binding = "cycles"
+    return _result(net, model, budget, clock, top_k, f, res, ln, True, binding=binding, message=message)
+
+
+def default_folding(net: Network, board=None, target_fps: Optional[float] = None) -> Dict[str, LayerFold]:
+    """The folding ``compile``/``build`` use when none is given: the fastest that fits
+    ``board`` (PYNQ-Z2 when None), or the cheapest meeting ``target_fps``.  Always legal;
+    when nothing fits, the closest (smallest) folding found."""
+    r = optimize(net, board or "pynq-z2", target_fps=target_fps)
+    return check(net, r.folding)
+
+
+# ---------------------------------------------------------------- BNN-PYNQ reference shapes
+
+# BNN-PYNQ's published foldings (PE, SIMD) per compute layer (../shared/ANCHORS.md); its last
+# CNV layer is padded to 64 outputs, so (4, 1) there is not legal for 10 outputs here.
+BNN_PYNQ_FOLDING = {
+    "cnv": [(16, 3), (32, 32), (16, 32), (16, 32), (4, 32), (1, 32), (1, 4), (1, 8), (4, 1)],
+    "lfc": [(32, 64), (64, 32), (32, 64), (16, 8)],
+}
+BNN_PYNQ_CYCLES = {"cnv": 32768, "lfc": 512}
+BNN_PYNQ_LANES = {"cnv": 2272, "lfc": 4608}
+
+
+def bnn_pynq_network(name: str, seed: int = 0) -> Network:
+    """BNN-PYNQ's CNV (3x32x32, valid 3x3 convs 64-64-MP-128-128-MP-256-256, FC 512-512-10)
+    or LFC (784-1024-1024-1024-10) shape with random weights and thresholds."""
+    rng = np.random.default_rng(seed)
+    bits = lambda m, n: rng.integers(0, 2, (m, n), dtype=np.uint8)  # noqa: E731
+    layers = []
+    if name == "cnv":
+        spec = InputSpec(32, 32, 3)
+        c = 3
+        for i, (oc, pool) in enumerate([(64, False), (64, True), (128, False), (128, True), (256, False), (256, False)]):
+            layers.append(Conv2D(f"conv{i}", c, oc, 3, "valid", bits(oc, 9 * c), input_kind="fixed" if i == 0 else "binary"))
+            c = oc
+            if pool:
+                layers.append(MaxPool2D(f"pool{i}", 2, 2))
+        n = 256
+        for i, m in enumerate([512, 512, 10]):
+            layers.append(Dense(f"fc{i}", n, m, bits(m, n)))
+            n = m
+    elif name == "lfc":
+        spec = InputSpec(28, 28, 1)
+        n = 784
+        for i, m in enumerate([1024, 1024, 1024, 10]):
+            layers.append(Dense(f"fc{i}", n, m, bits(m, n), input_kind="fixed" if i == 0 else "binary"))
+            n = m
+    else:
+        raise ValueError(f"unknown BNN-PYNQ network '{name}' (cnv, lfc)")
+    net = Network(f"{name}-w1a1-shape", spec, layers, classes=[str(i) for i in range(10)])
+    for layer in net.compute_layers()[:-1]:
+        lo, hi = acc_range(net, layer)
+        mid, span = (lo + hi) // 2, max(1, (hi - lo) // 16)
+        t = rng.integers(mid - span, mid + span + 1, layer.out_channels).astype(np.int64)
+        d = np.where(rng.random(layer.out_channels) < 0.3, -1, 1).astype(np.int8)
+        layer.thresholds = Thresholds(t, d)
+    return net.validate()

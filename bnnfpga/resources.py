@@ -1,0 +1,523 @@
+"""Resource model of the generated RTL: LUT, FF, BRAM and DSP per pipeline stage.
+
+The model mirrors the stage chain of :mod:`bnnfpga.rtl.backend` (input, width
+converters, sliding-window generators, MVTUs, max-pools, FIFOs between stages,
+output and control) and estimates each stage from its parameters:
+
+* **Memories** (weight and threshold ROMs, the MVTU's input buffer, line
+  buffers, FIFOs) are placed the way yosys ``synth_xilinx`` places them
+  (``memory_libmap`` with the xc7 libraries): a ROM stays in LUTs while its
+  bits / 64 cost no more than the block RAMs it would need (RAMB18 cost 129,
+  RAMB36 cost 257); a RAM goes to distributed LUT RAM or block RAM, whichever
+  costs less (FIFOs read asynchronously, so they never use block RAM).  Block
+  RAM counts come from packing depth x width into the RAMB18/RAMB36 aspect
+  ratios.
+* **Logic** (XNOR-popcount trees, fixed-point add/subtract chains,
+  accumulators, threshold comparators, counters) is a linear function of
+  features such as PE*SIMD, PE*SIMD*AW (fixed-point lanes) and PE*AW, with
+  coefficients fitted to yosys results (``resource_calibration.json``, made
+  by ``scripts/calibrate_resources.py``).
+
+``BRAM`` figures are RAMB36 equivalents (a RAMB18 counts 0.5).  ``lutram``
+is the part of ``lut`` used as memory.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .folding import LayerFold, check
+from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes
+
+CALIBRATION_FILE = Path(__file__).resolve().parent / "resource_calibration.json"
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Resources:
+    lut: float = 0.0
+    ff: float = 0.0
+    bram36: float = 0.0  # RAMB36 equivalents (RAMB18 = 0.5)
+    lutram: float = 0.0  # LUTs used as memory (included in lut)
+    dsp: float = 0.0
+
+    def __add__(self, o: "Resources") -> "Resources":
+        return Resources(self.lut + o.lut, self.ff + o.ff, self.bram36 + o.bram36, self.lutram + o.lutram,
+                         self.dsp + o.dsp)
+
+    def scaled(self, k: float) -> "Resources":
+        return Resources(self.lut * k, self.ff * k, self.bram36 * k, self.lutram * k, self.dsp * k)
+
+    def as_dict(self) -> Dict[str, float]:
+        return {"lut": round(self.lut, 1), "ff": round(self.ff, 1), "bram36": round(self.bram36, 2),
+                "lutram": round(self.lutram, 1), "dsp": round(self.dsp, 1)}
+
+
+@dataclass
+class MemoryMap:
+    """Where one memory goes: 'lut' (ROM as logic), 'lutram', 'bram' or 'ff'."""
+
+    what: str
+    depth: int
+    width: int
+    kind: str
+    luts: float = 0.0
+    ffs: float = 0.0
+    bram36: float = 0.0
+    mux: float = 0.0  # read-multiplexer bits of block RAMs stacked in depth: width x (rows - 1)
+
+    @property
+    def bits(self) -> int:
+        return self.depth * self.width
+
+
+@dataclass
+class StageEstimate:
+    name: str  # layer name, or the stage's role ("input", "fifo 3", ...)
+    kind: str  # input | dwc | swg | conv | dense | maxpool | output | control | fifo
+    layer: Optional[str]  # the compute/max-pool layer this stage belongs to (None: shared)
+    params: Dict[str, int]
+    res: Resources
+    memories: List[MemoryMap] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- memory placement (memory_libmap, xc7)
+
+# (depth, width) aspect ratios of simple-dual-port block RAM
+_RAMB18 = [(16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36)]
+_RAMB36 = [(32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36), (512, 72)]
+COST_RAMB18, COST_RAMB36 = 129, 257
+ROM_LOGIC_COST_PER_BIT = 1.0 / 64
+RAM_LOGIC_COST_PER_BIT = 1.0
+LUTRAM_CELL_COST = 8
+
+
+def bram_packing(depth: int, width: int) -> Tuple[float, int, int, int]:
+    """Cheapest block-RAM packing: (cost, RAMB18 count, RAMB36 count, cascade depth)."""
+    best = None
+    for cost, table, is36 in ((COST_RAMB18, _RAMB18, False), (COST_RAMB36, _RAMB36, True)):
+        for d, w in table:
+            rows = -(-depth // d)
+            cols = -(-width // w)
+            n = rows * cols
+            key = (n * cost, rows)
+            if best is None or key < best[0]:
+                best = (key, (0, n, rows) if is36 else (n, 0, rows))
+    (cost, _), (n18, n36, rows) = best
+    return cost, n18, n36, rows
+
+
+def lut_rom_luts(depth: int, width: int) -> float:
+    """LUTs of a ROM kept in logic: one LUT6 per 64 words per output bit (small ones share)."""
+    if depth <= 1:
+        return 0.0
+    if depth <= 32:
+        # 5-input LUTs; two outputs of a LUT6 can share up to 5 address bits
+        return width * (0.5 if depth <= 16 else 1.0)
+    return float(width * -(-depth // 64))
+
+
+def lutram_cells(depth: int, width: int) -> Tuple[int, float]:
+    """Simple-dual-port LUT RAM: (cells, LUTs). RAM32M: 32 x 6 bits, RAM64M: 64 x 3 bits
+    (4 LUTs each); deeper memories stack 64-word RAM64Ms behind a read multiplexer."""
+    if depth <= 32:
+        cells = -(-width // 6)
+        return cells, 4.0 * cells
+    if depth <= 64:
+        cells = -(-width // 3)
+        return cells, 4.0 * cells
+    rows = -(-depth // 64)
+    cells = rows * -(-width // 3)
+    # read multiplexer: one LUT6 per 4 rows per bit (MUXF7/F8 do the rest)
+    return cells, 4.0 * cells + width * max(0, rows // 4)
+
+
+def place_rom(what: str, depth: int, width: int) -> MemoryMap:
+    if depth <= 0 or width <= 0:
+        return MemoryMap(what, depth, width, "none")
+    if depth == 1:
+        return MemoryMap(what, depth, width, "ff", ffs=0.0)  # a constant
+    cost, n18, n36, rows = bram_packing(depth, width)
+    if depth * width * ROM_LOGIC_COST_PER_BIT <= cost:
+        return MemoryMap(what, depth, width, "lut", luts=lut_rom_luts(depth, width), ffs=float(width))
+    return MemoryMap(what, depth, width, "bram", bram36=n36 + 0.5 * n18, mux=float(width * (rows - 1)))
+
+
+def place_ram(what: str, depth: int, width: int, sync_read: bool) -> MemoryMap:
+    if depth <= 0 or width <= 0:
+        return MemoryMap(what, depth, width, "none")
+    if depth == 1:
+        return MemoryMap(what, depth, width, "ff", ffs=float(width))
+    ff_cost = depth * width * RAM_LOGIC_COST_PER_BIT
+    cells, luts = lutram_cells(depth, width)
+    lr_cost = cells * LUTRAM_CELL_COST
+    options = [(ff_cost, "ff"), (lr_cost, "lutram")]
+    if sync_read:
+        cost, n18, n36, _ = bram_packing(depth, width)
+        options.append((cost, "bram"))
+    _, kind = min(options)
+    if kind == "ff":
+        return MemoryMap(what, depth, width, "ff", ffs=float(depth * width), luts=float(depth * width) / 2)
+    if kind == "lutram":
+        return MemoryMap(what, depth, width, "lutram", luts=luts)
+    _, n18, n36, rows = bram_packing(depth, width)
+    return MemoryMap(what, depth, width, "bram", bram36=n36 + 0.5 * n18, mux=float(width * (rows - 1)))
+
+
+# ---------------------------------------------------------------- stage chain (mirrors rtl.backend.plan)
+
+
+@dataclass
+class StageSpec:
+    kind: str
+    name: str
+    layer: Optional[str]
+    params: Dict[str, int]
+    in_w: int
+    fifo_depth: int = 4
+
+
+def _clog2(n: int) -> int:
+    return max(1, int(n - 1).bit_length())
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    n = 2
+    while lo < -(1 << (n - 1)) or hi > (1 << (n - 1)) - 1:
+        n += 1
+    return n
+
+
+def mvtu_params(net: Network, layer, fold: LayerFold) -> Dict[str, int]:
+    """The MVTU's parameters, as rtl.backend computes them."""
+    fixed = layer.input_kind == "fixed"
+    scores = layer.thresholds is None
+    lo, hi = acc_range(net, layer)
+    return {"PE": fold.pe, "SIMD": fold.simd, "SF": layer.fan_in // fold.simd, "NF": layer.out_channels // fold.pe,
+            "EW": net.input.bits if fixed else 1, "FIXED": int(fixed), "SCORES": int(scores),
+            "AW": signed_bits(lo - 1, hi + 1), "FANIN": layer.fan_in}
+
+
+def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> List[StageSpec]:
+    """The pipeline's stages with their parameters (same chain as ``rtl.backend.plan``,
+    without building weight words, so it is cheap enough for the optimizer)."""
+    sp = net.input
+    qw = sp.bits
+    n0 = sp.height * sp.width * sp.channels
+    in_beats = -(-n0 // 8)
+    out: List[StageSpec] = [StageSpec("input", "input", None, {"QW": qw}, 64)]
+    st = {"ew": qw, "i": 8, "elems": n0, "lastn": n0 - (in_beats - 1) * 8}
+
+    def convert(o: int, layer_name: Optional[str]):
+        if st["i"] == o and st["lastn"] == st["i"]:
+            return
+        out.append(StageSpec("dwc", f"dwc {st['i']}->{o}", layer_name, {"EW": st["ew"], "I": st["i"], "O": o},
+                             st["i"] * st["ew"]))
+        st["i"], st["lastn"] = o, o
+
+    for layer, (ishape, oshape) in zip(net.layers, infer_shapes(net)):
+        if isinstance(layer, MaxPool2D):
+            h, w, c = ishape
+            convert(c, layer.name)
+            out.append(StageSpec("maxpool", layer.name, layer.name, {"C": c, "W": w, "K": layer.kernel}, c))
+            st["elems"] = int(np.prod(oshape))
+            continue
+        f = folding[layer.name]
+        p = mvtu_params(net, layer, f)
+        convert(f.simd, layer.name)
+        if isinstance(layer, Conv2D):
+            h, w, c = ishape
+            k = layer.kernel
+            r = 1
+            while r < 2 * k + 1:
+                r *= 2
+            out.append(StageSpec("swg", f"swg {layer.name}", layer.name,
+                                 {"H": h, "W": w, "CW": c // f.simd, "WW": f.simd * st["ew"], "K": k,
+                                  "PAD": layer.pad, "R": r}, f.simd * st["ew"]))
+        s = StageSpec(layer.kind, layer.name, layer.name, p, f.simd * st["ew"])
+        if isinstance(layer, Dense):
+            s.fifo_depth = max(4, min(p["SF"] + 2, 1024))
+        out.append(s)
+        obw = 32 if p["SCORES"] else 1
+        st.update(ew=obw, i=f.pe, lastn=f.pe, elems=int(np.prod(oshape)))
+    convert(1, None)
+    out.append(StageSpec("output", "output", None, {"CLASSES": net.num_classes, "TOPK": top_k}, 32))
+    return out
+
+
+# ---------------------------------------------------------------- the model
+
+# features of each stage kind; coefficients per (kind, resource) come from the calibration file
+FEATURES = {
+    "mvtu": ["one", "lanes_bin", "lanes_fix", "lanes_fix_aw", "pe_acc", "pe_cmp", "pe_scores", "in_bits", "counters",
+             "mem_lut", "mem_ff", "mem_mux"],
+    "swg": ["one", "ww", "addr", "mem_lut", "mem_ff"],
+    "fifo": ["one", "w", "ptr", "mem_lut", "mem_ff", "mem_mux"],
+    "dwc": ["one", "buf_bits", "out_bits", "shift", "shift_o1"],
+    "maxpool": ["one", "c", "mem_lut", "mem_ff"],
+    "input": ["one"],
+    "output": ["one"],
+    "control": ["one"],
+}
+RESOURCES = ["lut", "ff"]
+
+
+def mvtu_memories(p: Dict[str, int]) -> List[MemoryMap]:
+    pe, simd, sf, nf = p["PE"], p["SIMD"], p["SF"], p["NF"]
+    mems = [place_rom("weights", sf * nf, pe * simd)]
+    if not p["SCORES"]:
+        mems.append(place_rom("thresholds", nf, pe * (p["AW"] + 1)))
+    if nf > 1 and sf > 1:  # the input buffer is read only by output folds 1..NF-1
+        mems.append(place_ram("input buffer", sf, simd * p["EW"], sync_read=True))
+    return mems
+
+
+def mvtu_features(p: Dict[str, int], mems: Sequence[MemoryMap]) -> Dict[str, float]:
+    pe, simd, aw = p["PE"], p["SIMD"], p["AW"]
+    fixed = p["FIXED"]
+    lanes = pe * simd
+    return {
+        "one": 1.0,
+        "lanes_bin": 0.0 if fixed else float(lanes),
+        "lanes_fix": float(lanes) if fixed else 0.0,
+        "lanes_fix_aw": float(lanes * aw) if fixed else 0.0,
+        "pe_acc": float(pe * aw) if p["SF"] > 1 else 0.0,  # no accumulator when a window is one word
+        "pe_cmp": 0.0 if p["SCORES"] else float(pe * aw),
+        "pe_scores": float(pe * 32) if p["SCORES"] else 0.0,
+        "in_bits": float(simd * p["EW"]),
+        "counters": float(_clog2(p["SF"]) + _clog2(p["NF"]) + _clog2(p["SF"] * p["NF"])),
+        "mem_lut": sum(m.luts for m in mems),
+        "mem_ff": sum(m.ffs for m in mems),
+        "mem_mux": sum(m.mux for m in mems),
+    }
+
+
+def swg_memories(p: Dict[str, int]) -> List[MemoryMap]:
+    dep = p["R"] * p["W"] * p["CW"]
+    return [place_ram("line buffer", dep, p["WW"], sync_read=True)]
+
+
+def swg_features(p, mems):
+    dep = p["R"] * p["W"] * p["CW"]
+    return {"one": 1.0, "ww": float(p["WW"]), "addr": float(_clog2(dep)),
+            "mem_lut": sum(m.luts for m in mems), "mem_ff": sum(m.ffs for m in mems)}
+
+
+def fifo_memories(w: int, depth: int) -> List[MemoryMap]:
+    # the read address is a register, so yosys turns the read into a synchronous port
+    return [place_ram("fifo", depth, w, sync_read=True)]
+
+
+def fifo_features(w, depth, mems):
+    return {"one": 1.0, "w": float(w), "ptr": float(_clog2(depth)), "mem_lut": sum(m.luts for m in mems),
+            "mem_ff": sum(m.ffs for m in mems), "mem_mux": sum(m.mux for m in mems)}
+
+
+def dwc_features(p):
+    cap = p["I"] + p["O"]
+    return {"one": 1.0, "buf_bits": float(cap * p["EW"]), "out_bits": float(p["O"] * p["EW"]),
+            "shift": float(cap * p["EW"] * _clog2(cap)),
+            # a one-element output word: the whole buffer shifts by one element every cycle
+            "shift_o1": float(cap * p["EW"] * _clog2(cap + 1)) if p["O"] == 1 else 0.0}
+
+
+def maxpool_memories(p):
+    return [place_ram("row buffer", max(1, p["W"] // p["K"]), p["C"], sync_read=True)]
+
+
+def maxpool_features(p, mems):
+    return {"one": 1.0, "c": float(p["C"]), "mem_lut": sum(m.luts for m in mems), "mem_ff": sum(m.ffs for m in mems)}
+
+
+class CalibrationError(ValueError):
+    pass
+
+
+class ResourceModel:
+    """Per-stage estimates from calibrated coefficients ``{kind: {resource: {feature: coef}}}``."""
+
+    def __init__(self, coefficients: Dict[str, Dict[str, Dict[str, float]]], source: str = "(in memory)"):
+        self.coef = coefficients
+        self.source = source
+        for kind, feats in FEATURES.items():
+            for r in RESOURCES:
+                if kind not in coefficients or r not in coefficients[kind]:
+                    raise CalibrationError(f"{source}: no '{r}' coefficients for stage kind '{kind}'")
+
+    @classmethod
+    def load(cls, path=None) -> "ResourceModel":
+        p = Path(path) if path else CALIBRATION_FILE
+        return _load_cached(str(p))
+
+    def _linear(self, kind: str, feats: Dict[str, float]) -> Tuple[float, float]:
+        out = []
+        for r in RESOURCES:
+            c = self.coef[kind][r]
+            out.append(max(0.0, sum(c.get(k, 0.0) * v for k, v in feats.items())))
+        return out[0], out[1]
+
+    def _estimate(self, kind: str, feats: Dict[str, float], mems: Sequence[MemoryMap]) -> Resources:
+        lut, ff = self._linear(kind, feats)
+        lutram = sum(m.luts for m in mems if m.kind == "lutram")
+        return Resources(lut=lut, ff=ff, bram36=sum(m.bram36 for m in mems), lutram=lutram)
+
+    def mvtu(self, p: Dict[str, int]) -> Tuple[Resources, List[MemoryMap]]:
+        mems = mvtu_memories(p)
+        return self._estimate("mvtu", mvtu_features(p, mems), mems), mems
+
+    def swg(self, p: Dict[str, int]):
+        mems = swg_memories(p)
+        return self._estimate("swg", swg_features(p, mems), mems), mems
+
+    def fifo(self, w: int, depth: int):
+        mems = fifo_memories(w, depth)
+        return self._estimate("fifo", fifo_features(w, depth, mems), mems), mems
+
+    def dwc(self, p):
+        return self._estimate("dwc", dwc_features(p), []), []
+
+    def maxpool(self, p):
+        mems = maxpool_memories(p)
+        return self._estimate("maxpool", maxpool_features(p, mems), mems), mems
+
+    def fixed(self, kind: str):
+        return self._estimate(kind, {"one": 1.0}, []), []
+
+    def stage(self, s: StageSpec):
+        if s.kind in ("conv", "dense"):
+            return self.mvtu(s.params)
+        if s.kind == "swg":
+            return self.swg(s.params)
+        if s.kind == "dwc":
+            return self.dwc(s.params)
+        if s.kind == "maxpool":
+            return self.maxpool(s.params)
+        return self.fixed(s.kind)
+
+    def network(self, net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> List[StageEstimate]:
+        """Estimates of every stage (each stage's input FIFO is listed as its own entry)."""
+        check(net, folding)
+        out: List[StageEstimate] = []
+        for i, s in enumerate(stage_specs(net, folding, top_k)):
+            if i > 0:
+                r, m = self.fifo(s.in_w, s.fifo_depth)
+                out.append(StageEstimate(f"fifo {i}", "fifo", s.layer, {"W": s.in_w, "DEPTH": s.fifo_depth}, r, m))
+            r, m = self.stage(s)
+            out.append(StageEstimate(s.name, s.kind, s.layer, dict(s.params), r, m))
+        r, _ = self.fixed("control")
+        out.append(StageEstimate("control", "control", None, {}, r))
+        return out
+
+    def total(self, net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> Resources:
+        return sum((e.res for e in self.network(net, folding, top_k)), Resources())
+
+    def per_layer(self, net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> Dict[str, Resources]:
+        """Resources grouped by layer (FIFOs, converters and window generators go to the layer
+        they feed); the shared stages (input, output, control) under ''."""
+        out: Dict[str, Resources] = {}
+        for e in self.network(net, folding, top_k):
+            k = e.layer or ""
+            out[k] = out.get(k, Resources()) + e.res
+        return out
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str) -> ResourceModel:
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise CalibrationError(f"{p}: calibration file not found (run scripts/calibrate_resources.py)") from None
+    except (OSError, json.JSONDecodeError) as e:
+        raise CalibrationError(f"{p}: cannot read the calibration file ({e})") from None
+    if not isinstance(data, dict) or "coefficients" not in data:
+        raise CalibrationError(f"{p}: no 'coefficients' object")
+    return ResourceModel(data["coefficients"], source=str(p))
+
+
+# ---------------------------------------------------------------- yosys
+
+YOSYS = os.environ.get("BNNFPGA_YOSYS", "yosys")
+
+# LUTs per distributed-RAM primitive
+LUTRAM_LUTS = {"RAM32M": 4, "RAM32M16": 8, "RAM64M": 4, "RAM64M8": 8, "RAM32X1D": 2, "RAM64X1D": 2,
+               "RAM128X1D": 4, "RAM256X1D": 8, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
+               "SRL16E": 1, "SRLC32E": 1, "SRLC16E": 1}
+
+
+class YosysError(RuntimeError):
+    pass
+
+
+def yosys_available() -> bool:
+    return shutil.which(YOSYS) is not None
+
+
+def cells_to_resources(cells: Dict[str, int]) -> Resources:
+    r = Resources()
+    for name, n in cells.items():
+        if name.startswith("LUT") and name[3:].isdigit():
+            r.lut += n
+        elif name in LUTRAM_LUTS:
+            r.lut += n * LUTRAM_LUTS[name]
+            r.lutram += n * LUTRAM_LUTS[name]
+        elif name.startswith("FD"):
+            r.ff += n
+        elif name == "RAMB36E1":
+            r.bram36 += n
+        elif name == "RAMB18E1":
+            r.bram36 += 0.5 * n
+        elif name.startswith("DSP48"):
+            r.dsp += n
+    return r
+
+
+def synthesize(sources: Dict[str, str], top: str, params: Optional[Dict[str, int]] = None,
+               timeout: float = 1800) -> Dict[str, int]:
+    """Run ``yosys synth_xilinx -family xc7`` on SystemVerilog sources ({file name: text});
+    returns the design's cell counts (I/O buffers excluded)."""
+    if not yosys_available():
+        raise YosysError(f"yosys not found ({YOSYS}); set BNNFPGA_YOSYS or install yosys")
+    with tempfile.TemporaryDirectory(prefix="bnnfpga-yosys-") as d:
+        names = []
+        for name, text in sources.items():
+            (Path(d) / name).write_text(text)
+            names.append(name)
+        script = yosys_script(names, top, params)
+        try:
+            res = subprocess.run([YOSYS, "-q", "-p", script.replace("\n", " ")], cwd=d, capture_output=True,
+                                 text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise YosysError(f"yosys timed out after {timeout:.0f} s on {top}") from None
+        if res.returncode != 0:
+            tail = (res.stderr or res.stdout)[-800:]
+            raise YosysError(f"yosys failed on {top}: {tail}")
+        return stat_cells(json.loads((Path(d) / "stat.json").read_text()))
+
+
+def yosys_script(files: Sequence[str], top: str, params: Optional[Dict[str, int]] = None) -> str:
+    """The synthesis script: read, set parameters, synth_xilinx for 7-series, stat as JSON."""
+    chp = "".join(f" -chparam {k} {int(v)}" for k, v in (params or {}).items())
+    return (f"read_verilog -sv {' '.join(files)};\nhierarchy -top {top}{chp};\n"
+            f"synth_xilinx -family xc7 -top {top};\ntee -q -o stat.json stat -json;")
+
+
+def stat_cells(stat: dict) -> Dict[str, int]:
+    """Cell counts of the whole design from yosys ``stat -json`` (I/O buffers excluded)."""
+    cells = stat["design"]["num_cells_by_type"]
+    return {k: int(v) for k, v in cells.items() if k not in ("IBUF", "OBUF", "BUFG", "IOBUF")}
+
+
+def relative_error(est: float, ref: float, floor: float = 1.0) -> float:
+    return abs(est - ref) / max(abs(ref), floor)
