@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "bnnfpga.onnx_cli",
     "bnnfpga.rtl.cli",
     "bnnfpga.build_cli",
+    "bnnfpga.fold_cli",
 ]
 
 

@@ -375,3 +375,23 @@ def bnn_pynq_network(name: str, seed: int = 0) -> Network:
         d = np.where(rng.random(layer.out_channels) < 0.3, -1, 1).astype(np.int8)
         layer.thresholds = Thresholds(t, d)
     return net.validate()
+
+
+def evaluate(net: Network, folding: Dict[str, LayerFold], board=None, *, clock_mhz: Optional[float] = None,
+             budget: Optional[Budget] = None, lanes: Optional[int] = None, model: Optional[ResourceModel] = None,
+             top_k: int = 1) -> FoldResult:
+    """A FoldResult for a given folding (no search): cycles, resources, fit against the budget."""
+    net.validate()
+    check(net, folding)
+    model = model or ResourceModel.load()
+    b = boards_mod.get(board) if isinstance(board, str) else board
+    if budget is None:
+        budget = Budget.for_board(b, lanes=lanes) if b is not None else Budget(lanes=lanes)
+    clock = float(clock_mhz or (b.default_clock_mhz if b is not None else 100.0))
+    res = model.total(net, folding, top_k)
+    ln = lanes_of(folding)
+    fits = budget.fits(res, ln)
+    binding, msg = (None, "given folding")
+    if not fits:
+        binding, msg = _over_message(budget, res, ln, "the given folding does not fit")
+    return _result(net, model, budget, clock, top_k, dict(folding), res, ln, fits, binding=binding, message=msg)
