@@ -452,8 +452,6 @@ def build(model: Union[str, Path, Network], board: Union[str, Board], out_dir, *
     ``run_tools``: None = run HLS + Vivado when they are on PATH; False = never; True = require them."""
     from . import boards
     from .modelfile import dumps, loads
-    from .sim_cli import DEFAULT_TARGET_CYCLES
-
     board = boards.get(board) if isinstance(board, str) else board
     if isinstance(model, Network):
         model_bytes = dumps(model)
@@ -464,8 +462,10 @@ def build(model: Union[str, Path, Network], board: Union[str, Board], out_dir, *
             raise BuildError(f"{p}: model file not found")
         model_bytes = p.read_bytes()
         net = loads(model_bytes, source=str(p))
-    if folding is None:
-        folding = fo.check(net, fo.for_target(net, DEFAULT_TARGET_CYCLES))
+    if folding is None:  # the optimizer's fastest folding that fits this board
+        from .optimizer import default_folding
+
+        folding = fo.check(net, default_folding(net, board=board.name))
     elif isinstance(folding, (str, Path)):
         folding = fo.load(folding, net)
     clock_mhz = float(clock_mhz if clock_mhz is not None else board.default_clock_mhz)

@@ -14,9 +14,9 @@ def register(sub) -> None:
                                                   "ultra96-v2, zcu104, kv260)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="overlay folder to write (its name is the "
                                                                          "base name of .bit/.hwh/.json)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--folding", metavar="FILE", help="JSON file {layer: {pe, simd}}")
-    g.add_argument("--target-cycles", type=int, metavar="N", help="derive the folding: fewest lanes meeting N cycles/frame")
+    from .sim_cli import add_folding_args
+
+    add_folding_args(p)  # default: the optimizer's fastest folding that fits --board
     p.add_argument("--clock-mhz", type=float, help="fabric clock (default: the board's)")
     p.add_argument("--top-k", type=int, default=1, help="labels the accelerator emits after the scores (default 1)")
     p.add_argument("--no-tools", action="store_true", help="write the project only, even when Vivado is on PATH")

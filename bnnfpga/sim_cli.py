@@ -25,24 +25,33 @@ BACKENDS = {
 
 
 def add_folding_args(p) -> None:
-    """--folding FILE | --target-cycles N (shared by compile/sim commands)."""
+    """--folding FILE | --target-cycles N | --target-fps F, and --board (shared by compile/rtl/sim/build).
+
+    Without --folding or --target-cycles, the folding optimizer (bnnfpga.optimizer) picks the
+    fastest folding that fits the board (or the cheapest meeting --target-fps)."""
     g = p.add_mutually_exclusive_group()
     g.add_argument("--folding", metavar="FILE", help="JSON file {layer: {pe, simd}}")
     g.add_argument("--target-cycles", type=int, metavar="N",
                    help="derive the folding: fewest lanes meeting N cycles per frame per layer")
-
-
-DEFAULT_TARGET_CYCLES = 32768
+    g.add_argument("--target-fps", type=float, metavar="F",
+                   help="the optimizer's cheapest folding reaching F frames/s at the board clock")
+    if not any(a.dest == "board" for a in p._actions):
+        p.add_argument("--board", default="pynq-z2", help="board whose LUT/BRAM budget the optimizer respects (default pynq-z2)")
 
 
 def resolve_folding(net, args):
-    """The folding the user asked for (file, target, or the default target)."""
+    """The folding the user asked for: a file, a per-layer cycle target, or the optimizer's choice."""
     from . import folding as fo
 
     if getattr(args, "folding", None):
         return fo.load(args.folding, net)
     target = getattr(args, "target_cycles", None)
-    return fo.check(net, fo.for_target(net, target if target is not None else DEFAULT_TARGET_CYCLES))
+    if target is not None:
+        return fo.check(net, fo.for_target(net, target))
+    from .optimizer import default_folding
+
+    return fo.check(net, default_folding(net, board=getattr(args, "board", None) or "pynq-z2",
+                                         target_fps=getattr(args, "target_fps", None)))
 
 
 def load_model(path):
