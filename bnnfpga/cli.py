@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "bnnfpga.rtl.cli",
     "bnnfpga.build_cli",
     "bnnfpga.fold_cli",
+    "bnnfpga.filter_cli",
 ]
 
 

@@ -20,7 +20,9 @@ def _int_list(s: str):
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a BNN from the zoo on a data set; writes checkpoints")
     p.add_argument("--arch", default="mlp", help="zoo architecture: mlp, cnv, binarynet_cnn, small_cnn")
-    p.add_argument("--dataset", default="digits", help="digits (built in), mnist, fashion-mnist, cifar10, svhn")
+    p.add_argument("--dataset", default="digits",
+                   help="digits (built in), mnist, fashion-mnist, cifar10, svhn, folder:/path or imagefolder "
+                        "(a folder of class folders, given by --data-root)")
     p.add_argument("--data-root", default=None, help="folder holding the data set's files")
     p.add_argument("--hidden", default="256,256", help="MLP hidden widths, e.g. 1024,1024,1024")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier (cnv, binarynet_cnn)")
@@ -38,6 +40,25 @@ def register(sub) -> None:
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     p.add_argument("-o", "--out", default="runs/train", help="checkpoint folder (best.pt, last.pt)")
     p.add_argument("--export", default=None, metavar="MODEL.bnn", help="also export the best model to this model file")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (under torchrun: cuda:LOCAL_RANK, NCCL)")
+    p.add_argument("--resume", default=None, metavar="LAST.pt",
+                   help="continue a run from its last.pt (optimizer, LR schedule, RNG state); pass the same options")
+    p.add_argument("--stop-after", type=int, default=None, metavar="EPOCH",
+                   help="stop after this epoch (last.pt resumes it), e.g. to fit a job time limit")
+    p.add_argument("--teacher", default=None, metavar="CK.pt",
+                   help="distill from this checkpoint's soft targets (a zoo model, or a float model from --float)")
+    p.add_argument("--distill-weight", type=float, default=None, metavar="W",
+                   help="loss = (1-W)*hard + W*T^2*KL(teacher||student) (default 0.5 with --teacher)")
+    p.add_argument("--temperature", type=float, default=4.0, metavar="T", help="softmax temperature of the soft targets")
+    p.add_argument("--lr-scale", choices=["none", "glorot"], default="none",
+                   help="glorot: each binary layer's LR times 1/sqrt(1.5/(fan_in+fan_out)) (BinaryNet)")
+    p.add_argument("--float", action="store_true", dest="float_model",
+                   help="train a full-precision version of the architecture (a teacher; not exportable)")
+    p.add_argument("--image-size", type=int, default=32, help="folder data sets: crop size (square)")
+    p.add_argument("--resize", type=int, default=None, help="folder data sets: shorter side before the crop")
+    p.add_argument("--grayscale", action="store_true", help="folder data sets: read images as grey-scale")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="folder data sets without train/ and val/: held-out test fraction")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("export", help="checkpoint (.pt) -> model file (.bnn) with folded thresholds")
@@ -71,10 +92,14 @@ def register(sub) -> None:
 
 
 # ------------------------------------------------------------------ helpers
-def _load_data(name, root, limit_train=None):
-    from .data import load_dataset
+def _load_data(name, root, limit_train=None, image_size=32, grayscale=False, resize=None, test_fraction=0.2):
+    from .data import folder_dataset_path, is_folder_dataset, load_dataset, load_image_folder
 
-    ds = load_dataset(name, root)
+    if is_folder_dataset(name):
+        ds = load_image_folder(folder_dataset_path(name, root), size=image_size, grayscale=grayscale, resize=resize,
+                               test_fraction=test_fraction)
+    else:
+        ds = load_dataset(name, root)
     if limit_train:
         ds.x_train, ds.y_train = ds.x_train[:limit_train], ds.y_train[:limit_train]
     return ds
@@ -107,21 +132,57 @@ def _export_model(model, shape_chw, path, name, classes, meta):
 
 # ------------------------------------------------------------------ commands
 def _train(args) -> int:
-    from .train import TrainConfig, train
+    from . import distributed
+    from .train import TrainConfig, load_checkpoint, train
 
-    ds = _load_data(args.dataset, args.data_root, args.limit_train)
-    model = _build_model(args, ds)
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_end=args.lr_end, loss=args.loss,
-                      val_fraction=args.val_fraction, seed=args.seed, threads=args.threads)
-    meta = {"dataset": ds.name, "classes": list(ds.classes)}
-    print(f"training {model.arch[0]} on {ds.name}: {len(ds.x_train)} training images, {len(ds.x_test)} test images")
-    res = train(model, ds.x_train, ds.y_train, cfg, ds.x_test, ds.y_test, checkpoint_dir=args.out, extra_meta=meta)
-    print(res.summary())
-    print(f"checkpoints: {Path(args.out) / 'best.pt'}, {Path(args.out) / 'last.pt'}")
-    if args.export:
-        net = _export_model(model, model.arch[1]["input_shape"], args.export, Path(args.export).stem, list(ds.classes),
-                            {"dataset": ds.name, "train_seconds": round(res.seconds, 1)})
-        print(f"model file: {args.export} ({len(net.compute_layers())} compute layers)")
+    d = distributed.setup(args.device)  # torchrun: join the process group (nothing otherwise)
+    say = print if d.is_main else (lambda *a, **k: None)
+    try:
+        ds = _load_data(args.dataset, args.data_root, args.limit_train, args.image_size, args.grayscale, args.resize,
+                        args.test_fraction)
+        import torch
+
+        torch.manual_seed(args.seed)  # the initial weights depend on --seed only (under torchrun too)
+        model = _build_model(args, ds)
+        if args.float_model:
+            from .distill import to_float
+
+            if args.export:
+                raise UserError("--float trains a full-precision teacher, which cannot be exported (drop --export)")
+            to_float(model)
+        teacher, w = None, args.distill_weight
+        if args.teacher:
+            from .distill import load_teacher
+
+            try:
+                teacher = load_teacher(args.teacher)
+            except ValueError as e:
+                raise UserError(str(e)) from None
+            w = 0.5 if w is None else w
+        elif w:
+            raise UserError("--distill-weight needs --teacher")
+        cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_end=args.lr_end, loss=args.loss,
+                          val_fraction=args.val_fraction, seed=args.seed, threads=args.threads, device=args.device,
+                          lr_scale=args.lr_scale, distill_weight=w or 0.0, temperature=args.temperature,
+                          stop_after=args.stop_after)
+        meta = {"dataset": ds.name, "classes": list(ds.classes)}
+        procs = f" on {d.world_size} processes" if d.enabled else ""
+        say(f"training {model.arch[0]} on {ds.name}{procs}: {len(ds.x_train)} training images, {len(ds.x_test)} test images")
+        if teacher is not None:
+            say(f"distilling from {args.teacher} ({teacher.arch[0]}): weight {cfg.distill_weight}, temperature {cfg.temperature}")
+        try:
+            res = train(model, ds.x_train, ds.y_train, cfg, ds.x_test, ds.y_test, checkpoint_dir=args.out,
+                        extra_meta=meta, teacher=teacher, resume=args.resume, progress=d.is_main, log=say)
+        except ValueError as e:
+            raise UserError(str(e).splitlines()[0]) from None
+        say(res.summary())
+        say(f"checkpoints: {Path(args.out) / 'best.pt'}, {Path(args.out) / 'last.pt'}")
+        if args.export and d.is_main:
+            net = _export_model(model, model.arch[1]["input_shape"], args.export, Path(args.export).stem, list(ds.classes),
+                                {"dataset": ds.name, "train_seconds": round(res.seconds, 1)})
+            say(f"model file: {args.export} ({len(net.compute_layers())} compute layers)")
+    finally:
+        distributed.cleanup()
     return 0
 
 

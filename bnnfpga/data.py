@@ -541,3 +541,138 @@ def _looks_like(name: str, folder: Path) -> bool:
     marker = {"mnist": "t10k-labels-idx1-ubyte", "fashion-mnist": "t10k-labels-idx1-ubyte",
               "cifar10": "test_batch", "svhn": "test_32x32.mat"}[name]
     return any(folder.glob(marker + "*")) or (name == "cifar10" and (folder / "cifar10_test.npz").is_file())
+
+
+# --------------------------------------------------------------------- folder of class folders
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".pbm", ".tif", ".tiff", ".webp")
+FOLDER_PREFIX = "folder:"
+
+
+def is_folder_dataset(name: str) -> bool:
+    """True for ``folder:/path`` and ``imagefolder`` (the folder comes from the data root)."""
+    n = str(name).strip()
+    return n.lower().startswith(FOLDER_PREFIX) or n.lower() in ("imagefolder", "image-folder", "folder")
+
+
+def folder_dataset_path(name: str, root: Optional[PathLike] = None) -> Path:
+    """The folder of ``folder:/path`` or, for ``imagefolder``, the data root itself."""
+    n = str(name).strip()
+    if n.lower().startswith(FOLDER_PREFIX):
+        p = n[len(FOLDER_PREFIX):]
+        if not p:
+            raise DataError("folder: expected a path after 'folder:' (e.g. folder:/data/myset)")
+        return Path(p)
+    if root is None or str(root) == "":
+        raise DataError(f"{n}: expected --data-root with the folder of class folders (or use folder:/path)")
+    return Path(root)
+
+
+def _image_files(class_dir: Path) -> List[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(class_dir):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in sorted(filenames):
+            if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS):
+                files.append(Path(dirpath) / f)
+    return sorted(files, key=lambda p: p.relative_to(class_dir).as_posix())
+
+
+def _class_folders(folder: Path) -> List[Path]:
+    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+
+
+def _resize_crop(img, size: Tuple[int, int], resize: Optional[int]):
+    """Resize so that the shorter side is ``resize`` (default: fits ``size``), then center-crop to size (H, W)."""
+    from PIL import Image
+
+    h, w = size
+    iw, ih = img.size
+    short = resize if resize else None
+    if short is None:  # the smallest scale at which the crop fits inside the image
+        scale = max(h / ih, w / iw)
+    else:
+        scale = short / min(iw, ih)
+        if round(iw * scale) < w or round(ih * scale) < h:
+            scale = max(h / ih, w / iw)
+    nw, nh = max(w, int(round(iw * scale))), max(h, int(round(ih * scale)))
+    if (nw, nh) != (iw, ih):
+        img = img.resize((nw, nh), Image.Resampling.BILINEAR)
+    left, top = (nw - w) // 2, (nh - h) // 2
+    return img.crop((left, top, left + w, top + h))
+
+
+def load_image_file(path: PathLike, size: Tuple[int, int], grayscale: bool = False,
+                    resize: Optional[int] = None) -> np.ndarray:
+    """One image -> uint8 (H, W) grey-scale or (H, W, 3) RGB, resized and center-cropped to ``size``."""
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise DataError("image folders need Pillow (pip install 'bnnfpga[train]')") from None
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            img = im.convert("L" if grayscale else "RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: not a readable image ({type(e).__name__}: {str(e).splitlines()[0][:100] if str(e) else ''})") from None
+    return np.asarray(_resize_crop(img, size, resize), dtype=np.uint8)
+
+
+def _read_class_tree(folder: Path, classes: Optional[List[str]], size, grayscale, resize, max_per_class):
+    found = _class_folders(folder)
+    if not found:
+        raise DataError(f"{folder}: expected one sub-folder per class holding images: no sub-folders")
+    names = [p.name for p in found]
+    if classes is not None:
+        extra = [n for n in names if n not in classes]
+        if extra:
+            raise DataError(f"{folder}: class folder '{extra[0]}' is not among the training classes")
+    else:
+        classes = names
+    xs, ys = [], []
+    for p in found:
+        files = _image_files(p)
+        if not files:
+            raise DataError(f"{p}: class folder holds no images ({', '.join(IMAGE_EXTENSIONS[:4])}, ...)")
+        if max_per_class:
+            files = files[:max_per_class]
+        label = classes.index(p.name)
+        for f in files:
+            xs.append(load_image_file(f, size, grayscale, resize))
+            ys.append(label)
+    return np.stack(xs), np.asarray(ys, dtype=np.int64), classes
+
+
+def load_image_folder(folder: PathLike, size: Union[int, Tuple[int, int]] = 32, grayscale: bool = False,
+                      resize: Optional[int] = None, test_fraction: float = 0.2, seed: int = 0,
+                      max_per_class: Optional[int] = None, name: Optional[str] = None) -> Dataset:
+    """A folder of class folders (ImageNet style) -> Dataset of uint8 images.
+
+    Layouts: ``folder/<class>/*.png`` (any depth below the class folder),
+    split into train/test by a stratified, seeded ``test_fraction``; or
+    ``folder/train/<class>/...`` with ``folder/val/<class>/...`` (or
+    ``test/``) used as the test split.  Classes are the sorted folder names
+    (of ``train/`` in the second layout); files are read in sorted order.
+    Every image is converted to RGB (or grey-scale), resized so that its
+    shorter side is ``resize`` (default: just large enough for the crop) with
+    bilinear filtering, and center-cropped to ``size`` (H, W).
+    ``max_per_class`` keeps the first N files of each class.
+    """
+    folder = _folder(folder, "one sub-folder per class holding images")
+    size = (int(size), int(size)) if isinstance(size, (int, np.integer)) else (int(size[0]), int(size[1]))
+    if min(size) < 1:
+        raise DataError(f"{folder}: image size must be positive, got {size}")
+    split = next((folder / s for s in ("val", "test") if (folder / s).is_dir()), None)
+    if (folder / "train").is_dir() and split is not None:
+        xtr, ytr, classes = _read_class_tree(folder / "train", None, size, grayscale, resize, max_per_class)
+        xte, yte, _ = _read_class_tree(split, classes, size, grayscale, resize, max_per_class)
+        source = f"image folders {folder / 'train'} and {split}"
+    else:
+        x, y, classes = _read_class_tree(folder, None, size, grayscale, resize, max_per_class)
+        keep, held = stratified_indices(y, test_fraction, seed)
+        xtr, ytr, xte, yte = x[keep], y[keep], x[held], y[held]
+        source = f"image folder {folder}: stratified {test_fraction:.0%} test split, seed {seed}"
+    mode = "grey-scale" if grayscale else "RGB"
+    return Dataset(xtr, ytr, xte, yte, classes, name or folder.name,
+                   source=f"{source}; {mode}, center-cropped to {size[0]}x{size[1]}")
