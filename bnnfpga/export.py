@@ -45,7 +45,8 @@ import torch
 import torch.nn as nn
 
 from . import ir
-from .nn import BatchNorm, BinaryActivation, BinaryConv2d, BinaryLinear, Flatten, InputQuant, Scale, _BinaryWeights, bn_eval
+from .nn import (AddNode, BatchNorm, BinaryActivation, BinaryConv2d, BinaryLinear, BNNGraph, ComputeNode, ConcatNode,
+                 Flatten, InputQuant, Scale, SignNode, _BinaryWeights, bn_eval)
 
 
 class ExportError(ValueError):
@@ -69,8 +70,12 @@ def _z(layer: _BinaryWeights, bn: Optional[BatchNorm], acc: torch.Tensor, n: int
 def fold_thresholds(layer: _BinaryWeights, bn: Optional[BatchNorm], lo: int, hi: int, n: int, frac_bits: int) -> ir.Thresholds:
     """Per-channel integer threshold and direction reproducing torch's sign(BN(alpha*dot))."""
     c = layer.weight.shape[0]
+    return _fold_by_search(lambda a: (_z(layer, bn, a.view(1, -1), n, frac_bits) >= 0).view(-1), c, lo, hi)
+
+
+def _fold_by_search(bit, c: int, lo: int, hi: int) -> ir.Thresholds:
+    """Per channel: the threshold and direction of a monotone bit(acc) over [lo, hi] (binary search)."""
     with torch.no_grad():
-        bit = lambda a: (_z(layer, bn, a.view(1, -1), n, frac_bits) >= 0).view(-1)
         lo_t = torch.full((c,), lo, dtype=torch.int64)
         hi_t = torch.full((c,), hi, dtype=torch.int64)
         b_lo, b_hi = bit(lo_t), bit(hi_t)
@@ -89,6 +94,20 @@ def fold_thresholds(layer: _BinaryWeights, bn: Optional[BatchNorm], lo: int, hi:
     return ir.Thresholds(t.numpy().astype(np.int64), d.numpy())
 
 
+def fold_stream_thresholds(bn: BatchNorm, lo: int, hi: int, exponent: int) -> ir.Thresholds:
+    """Thresholds reproducing torch's sign(BN(x)) on an integer stream whose torch value is
+    ``v * 2**-exponent`` (v in [lo, hi]): BN then sign at a residual block's input."""
+    if max(abs(lo), abs(hi)) >= 2 ** 24:
+        raise ExportError(f"an integer stream of range [{lo}, {hi}] is not exact in float32 (|v| must stay below 2**24)")
+    c = bn.num_features
+
+    def bit(a):
+        x = a.view(1, -1).to(torch.float32) * (2.0 ** -exponent)
+        return (bn_eval(x, bn) >= 0).view(-1)
+
+    return _fold_by_search(bit, c, lo, hi)
+
+
 def _sequence(model: nn.Module) -> List[nn.Module]:
     mods = [m for m in model.children()]
     return [m for m in mods if not isinstance(m, nn.Dropout)]
@@ -97,6 +116,8 @@ def _sequence(model: nn.Module) -> List[nn.Module]:
 def to_ir(model: nn.Module, input_shape: Tuple[int, int, int], name: str = "bnn", classes: Optional[List[str]] = None,
           metadata: Optional[dict] = None) -> ir.Network:
     """Export a BNNSequential (eval semantics) to the IR. input_shape is torch's (C, H, W)."""
+    if isinstance(model, BNNGraph):
+        return graph_to_ir(model, input_shape, name=name, classes=classes, metadata=metadata)
     model = model.eval()
     mods = _sequence(model)
     if not mods or not isinstance(mods[0], InputQuant):
@@ -223,3 +244,155 @@ def torch_predict(model: nn.Module, images: np.ndarray, batch: int = 512) -> np.
         for s in range(0, len(images), batch):
             out.append(model(images_to_tensor(images[s : s + batch])).argmax(dim=1).numpy())
     return np.concatenate(out) if out else np.zeros(0, np.int64)
+
+
+# ---------------------------------------------------------------------------
+# graphs: bnnfpga.nn.BNNGraph -> an IR graph (see "Graphs" in bnnfpga.ir)
+#
+# Every torch node value is exact in float32 and maps to the IR stream:
+#   bits:     torch +-1            <-> bit (v + 1) / 2
+#   integers: torch v * 2**-e      <-> integer v, e = the stream's exponent
+#             (frac_bits for the fixed-point first layer, 0 for binary dot products,
+#              the larger of the two inputs' exponents for an add, whose IR shifts align them)
+# BN + sign on an integer stream folds into a Threshold layer by the same evaluation of
+# torch's float32 arithmetic as fold_thresholds.
+
+
+def _conv_or_dense(m: _BinaryWeights, lname: str, inputs, flat_chw) -> ir.Layer:
+    wt = m.weight.detach()
+    if isinstance(m, BinaryConv2d):
+        bits = _weight_bits(wt.permute(0, 2, 3, 1).reshape(wt.shape[0], -1))
+        return ir.Conv2D(lname, m.in_channels, m.out_channels, m.kernel_size, m.padding, bits,
+                         input_kind=m.input_kind, inputs=inputs)
+    if flat_chw is not None:
+        cc, hh, ww = flat_chw  # torch columns are (c, h, w); the IR reads (h, w, c)
+        wt = wt.view(wt.shape[0], cc, hh, ww).permute(0, 2, 3, 1).reshape(wt.shape[0], -1)
+    return ir.Dense(lname, m.in_features, m.out_features, _weight_bits(wt), input_kind=m.input_kind, inputs=inputs)
+
+
+def graph_to_ir(model: BNNGraph, input_shape: Tuple[int, int, int], name: str = "bnn",
+                classes: Optional[List[str]] = None, metadata: Optional[dict] = None) -> ir.Network:
+    """Export a BNNGraph (eval semantics) to an IR graph. input_shape is torch's (C, H, W)."""
+    model = model.eval()
+    iq = model.input_quant
+    c, h, w = input_shape
+    spec = ir.InputSpec(h, w, c, zero_point=iq.zero_point, frac_bits=iq.frac_bits, bits=iq.bits if iq.zero_point else 9)
+    layers: list = []
+    net = ir.Network(name, spec, layers, classes=list(classes or []), metadata=dict(metadata or {}))
+    shape = {"input": (c, h, w)}  # torch shapes (C, H, W) or (F,)
+    kind = {"input": "image"}
+    expo = {}
+    names = list(model.nodes.keys())
+    for idx, (nname, m) in enumerate(model.nodes.items()):
+        where = f"node '{nname}' ({type(m).__name__})"
+        ins = model.node_inputs[nname]
+        if (ins == ["input"]) != (idx == 0):
+            raise ExportError(f"{where}: only the first node reads 'input' (the quantized image)")
+        ir_ins = None if idx == 0 else list(ins)
+        kin = [kind[i] for i in ins]
+        last = idx == len(names) - 1
+        if isinstance(m, ComputeNode):
+            lm = m.layer
+            if (lm.input_kind == "fixed") != (idx == 0):
+                raise ExportError(f"{where}: input_kind must be 'fixed' exactly for the first node")
+            if idx > 0 and kin[0] != "bits":
+                raise ExportError(f"{where}: a binary layer reads +-1 values, but '{ins[0]}' is an integer stream")
+            s_in = shape[ins[0]]
+            flat = None
+            if isinstance(lm, BinaryLinear) and len(s_in) == 3:
+                flat = s_in
+            layer = _conv_or_dense(lm, nname, ir_ins, flat)
+            layers.append(layer)
+            if isinstance(lm, BinaryConv2d):
+                if len(s_in) != 3:
+                    raise ExportError(f"{where}: convolution of a flat input")
+                k = lm.kernel_size
+                oh, ow = (s_in[1], s_in[2]) if lm.padding == "same" else (s_in[1] - k + 1, s_in[2] - k + 1)
+                shape[nname] = (lm.out_channels, oh, ow)
+            else:
+                shape[nname] = (lm.out_features,)
+            if m.act is not None:
+                if last:
+                    raise ExportError(f"{where}: the last node must output integer scores (no activation)")
+                lo, hi = ir.acc_range(net, layer)
+                layer.thresholds = fold_thresholds(lm, m.bn, lo, hi, layer.fan_in, spec.frac_bits)
+                kind[nname] = "bits"
+            else:
+                kind[nname] = "int"
+                expo[nname] = spec.frac_bits if lm.input_kind == "fixed" else 0
+        elif isinstance(m, AddNode):
+            if kin != ["int", "int"]:
+                raise ExportError(f"{where}: add reads two integer streams, got {kin}")
+            if shape[ins[0]] != shape[ins[1]]:
+                raise ExportError(f"{where}: add of shapes {shape[ins[0]]} and {shape[ins[1]]}")
+            e = max(expo[ins[0]], expo[ins[1]])
+            layers.append(ir.Add(nname, list(ins), [e - expo[ins[0]], e - expo[ins[1]]]))
+            shape[nname], kind[nname], expo[nname] = shape[ins[0]], "int", e
+        elif isinstance(m, SignNode):
+            if kin != ["int"]:
+                raise ExportError(f"{where}: BN + sign of a residual stream reads an integer stream, got {kin[0]}")
+            ch = shape[ins[0]][0]
+            if m.bn.num_features != ch:
+                raise ExportError(f"{where}: BatchNorm of {m.bn.num_features} channels on {ch} channels")
+            layers.append(ir.Threshold(nname, ch, None, inputs=list(ins)))
+            lo, hi = ir.value_ranges(net)[ins[0]]
+            layers[-1].thresholds = fold_stream_thresholds(m.bn, lo, hi, expo[ins[0]])
+            shape[nname], kind[nname] = shape[ins[0]], "bits"
+        elif isinstance(m, ConcatNode):
+            if any(k != "bits" for k in kin):
+                raise ExportError(f"{where}: concat reads +-1 feature maps, got {kin}")
+            layers.append(ir.Concat(nname, list(ins)))
+            s0 = shape[ins[0]]
+            shape[nname], kind[nname] = (sum(shape[i][0] for i in ins),) + tuple(s0[1:]), "bits"
+        elif isinstance(m, nn.MaxPool2d):
+            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+            st = m.stride if isinstance(m.stride, int) else m.stride[0]
+            if kin != ["bits"]:
+                raise ExportError(f"{where}: max-pool must read a +-1 feature map (binary max-pool = OR)")
+            layers.append(ir.MaxPool2D(nname, k, st, inputs=list(ins)))
+            s0 = shape[ins[0]]
+            shape[nname], kind[nname] = (s0[0], s0[1] // st, s0[2] // st), "bits"
+        else:
+            raise ExportError(f"{where}: not supported in a graph (expected ComputeNode, SignNode, AddNode, "
+                              "ConcatNode or MaxPool2d)")
+    lastm = model.nodes[names[-1]]
+    if not isinstance(lastm, ComputeNode) or not isinstance(lastm.layer, BinaryLinear) or lastm.act is not None:
+        raise ExportError("the graph must end with a binary dense node producing scores")
+    if lastm.layer.use_alpha:
+        raise ExportError("the last layer cannot use per-class alpha (it would change the argmax)")
+    if not net.classes:
+        net.classes = [str(k) for k in range(layers[-1].out_features)]
+    try:
+        return net.validate()
+    except ir.IRError as e:
+        raise ExportError(f"the exported graph is not valid: {e}") from None
+
+
+def graph_trace(model: BNNGraph, images: np.ndarray, net: Optional[ir.Network] = None) -> dict:
+    """Every node's torch output on raw uint8 images, in the IR's terms: bits (uint8, channels last)
+    for +-1 nodes, exact integers (int64) for integer nodes (torch value * 2**exponent).  Raises
+    AssertionError if a torch value is not exactly representable that way."""
+    net = net or graph_to_ir(model, tuple(images_to_tensor(images[:1]).shape[1:]))
+    g = ir.graph_shapes(net)
+    ranges = ir.value_ranges(net, g)
+    with torch.no_grad():
+        vals = model.eval().forward_all(images_to_tensor(images))
+    expo = {}
+    out = {}
+    for layer in net.layers:
+        v = vals[layer.name].numpy().astype(np.float64)
+        if v.ndim == 4:
+            v = v.transpose(0, 2, 3, 1)
+        if g.kinds[layer.name] == "bits":
+            assert np.all(np.abs(v) == 1), f"node '{layer.name}': not +-1"
+            out[layer.name] = (v > 0).astype(np.uint8)
+            continue
+        if isinstance(layer, (ir.Conv2D, ir.Dense)):
+            e = net.input.frac_bits if layer.input_kind == "fixed" else 0
+        else:
+            e = max(expo[i] for i in layer.inputs)
+        expo[layer.name] = e
+        iv = v * 2.0 ** e
+        assert np.array_equal(iv, np.rint(iv)), f"node '{layer.name}': torch value is not an exact integer"
+        out[layer.name] = iv.astype(np.int64)
+    return out

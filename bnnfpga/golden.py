@@ -8,6 +8,10 @@ with a float64 matrix product (all values are integers far below 2**53).
 
 Every backend (C simulation, RTL simulation, the board) must reproduce
 :func:`run` exactly; :func:`trace` also returns each layer's accumulators.
+
+Graph networks (``Network.is_graph``: Add, Concat, Threshold, ``inputs``) run
+layer by layer in list order, each layer reading the outputs it names; integer
+streams are int64 (their ranges, ``ir.value_ranges``, are checked by the tests).
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .ir import Conv2D, Dense, MaxPool2D, Network
+from .ir import Add, Concat, Conv2D, Dense, MaxPool2D, Network, Threshold, graph_shapes
 
 try:  # numpy >= 2.0
     _bitcount = np.bitwise_count
@@ -75,6 +79,7 @@ class GoldenModel:
     def __init__(self, net: Network):
         net.validate()
         self.net = net
+        self._graph = graph_shapes(net) if net.is_graph else None
         self._w = {}
         for layer in net.compute_layers():
             if layer.input_kind == "fixed":
@@ -89,8 +94,62 @@ class GoldenModel:
             return np.rint(x.astype(np.float64) @ w).astype(np.int64)
         return xnor_popcount(pack_bits(x), w, layer.fan_in)
 
+    def _compute(self, layer, x: np.ndarray) -> LayerTrace:
+        """One dense/conv layer on its input x (image q, or bits)."""
+        n_img = x.shape[0]
+        if isinstance(layer, Conv2D):
+            cols = im2col(x, layer.kernel, layer.pad, 0)
+            shp = cols.shape[:3]
+            acc = self._accumulate(layer, cols.reshape(-1, cols.shape[-1])).reshape(shp + (layer.out_channels,))
+        else:
+            acc = self._accumulate(layer, x.reshape(n_img, -1))
+        if layer.thresholds is not None:
+            out = layer.thresholds.apply(acc)
+        elif layer.input_kind == "fixed":
+            out = acc.astype(np.int64)
+        else:
+            out = 2 * acc.astype(np.int64) - layer.fan_in
+        return LayerTrace(layer.name, acc, out)
+
+    def _trace_graph(self, images: np.ndarray) -> List[LayerTrace]:
+        net = self.net
+        g = self._graph
+        vals = {"@image": net.input.quantize(images)}
+        left = {k: len(v) for k, v in g.consumers.items()}  # free a stream after its last reader
+        traces: List[LayerTrace] = []
+        for layer in net.layers:
+            ins = [vals[n] for n in g.inputs[layer.name]]
+            x = ins[0]
+            if isinstance(layer, (Dense, Conv2D)):
+                t = self._compute(layer, x)
+                if layer is net.layers[-1]:
+                    t.out = t.out.astype(np.int32)
+            elif isinstance(layer, MaxPool2D):
+                k = layer.kernel
+                nb, h, w, c = x.shape
+                t = LayerTrace(layer.name, None, x.reshape(nb, h // k, k, w // k, k, c).max(axis=(2, 4)))
+            elif isinstance(layer, Add):
+                a, b = (v.astype(np.int64) for v in ins)
+                s0, s1 = (int(v) for v in layer.shifts)
+                t = LayerTrace(layer.name, None, (a << s0) + (b << s1))
+            elif isinstance(layer, Concat):
+                t = LayerTrace(layer.name, None, np.concatenate(ins, axis=-1))
+            elif isinstance(layer, Threshold):
+                t = LayerTrace(layer.name, x, layer.thresholds.apply(x))
+            else:  # validate() refuses other types
+                raise TypeError(type(layer).__name__)
+            traces.append(t)
+            vals[layer.name] = t.out
+            for n in g.inputs[layer.name]:
+                left[n] -= 1
+                if left[n] == 0:
+                    del vals[n]
+        return traces
+
     def trace(self, images: np.ndarray) -> List[LayerTrace]:
         net = self.net
+        if self._graph is not None:
+            return self._trace_graph(images)
         x = net.input.quantize(images)  # (N, H, W, C) int32
         traces: List[LayerTrace] = []
         for layer in net.layers:

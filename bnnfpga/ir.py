@@ -33,6 +33,43 @@ Conventions (the whole project relies on them):
 * **Max-pool** of binary values is the boolean OR of the window's bits.
 * **Weights** are stored unpacked here as uint8 arrays of 0/1 bits
   (out, fan_in); the model file packs them (see ``bnnfpga.modelfile``).
+
+Graphs (shortcut networks: binary ResNet and DenseNet), an additive extension
+-------------------------------------------------------------------------------
+A network whose layers all have ``inputs=None`` and that uses only Dense,
+Conv2D and MaxPool2D is a *chain* and follows exactly the rules above.  A
+*graph* network (``Network.is_graph``) may also use:
+
+* **inputs.** Every layer has ``inputs: list[str] | None``: the names of the
+  earlier layers it reads (``None`` = the previous layer in the list; the first
+  layer reads the image).  Layers stay in topological order (a layer names only
+  layers before it).  Only ``layers[0]`` reads the image (it is a compute layer
+  with ``input_kind == "fixed"``); every other compute layer reads bits.
+* **Stream kinds.** Every layer output is a stream of *bits* (thresholded
+  compute layers, Threshold, MaxPool2D, Concat) or of *integers* (compute
+  layers without thresholds, Add).  Compute layers and MaxPool2D and Concat
+  read bits; Add and Threshold read integers.
+* **Integer output.** A compute layer without thresholds that is not the last
+  layer outputs its integer dot product, exactly like the scores:
+  ``2 * popcount - n`` for binary inputs (range [-n, n]), or the fixed
+  accumulator ``sum_i w_i q_i`` for the image (range ``acc_range``).
+* **Add** (two integer streams of the same shape):
+  ``out = (a << shifts[0]) + (b << shifts[1])``.  The shifts align streams of
+  different fixed-point scales exactly (a fixed-point stem in units of
+  ``2**-frac_bits`` plus binary dot products in units of 1: shifts (0, frac_bits)).
+* **Concat** (bit streams of the same height and width, or all flat): the
+  channels of its inputs in order (channels innermost: a pixel holds the first
+  input's channels, then the second's, ...).
+* **Threshold** (an integer stream -> bits): per channel c, bit
+  ``x >= t[c]`` (direction +1) or ``x <= t[c]`` (direction -1), exactly as a
+  hidden layer's thresholds.  It is BatchNorm + sign on a residual stream.
+* **Forks** are implicit: a stream that several layers name is duplicated
+  (a duplicator stage in hardware).  Every layer but the last is read at least
+  once; the last layer is a Dense layer without thresholds (the scores).
+* **Ranges.** :func:`value_ranges` gives the inclusive range of every integer
+  stream (from the fan-ins, the input range and the shifts) and
+  :func:`range_bits` the two's complement width the hardware uses for it;
+  Threshold thresholds must lie within that range plus one on each side.
 """
 from __future__ import annotations
 
@@ -101,7 +138,8 @@ class Dense:
     out_features: int
     weights: np.ndarray  # uint8 bits (out, in)
     input_kind: str = "binary"  # "binary" | "fixed"
-    thresholds: Optional[Thresholds] = None  # None: last layer, integer scores
+    thresholds: Optional[Thresholds] = None  # None: last layer, integer scores (or integer output in a graph)
+    inputs: Optional[List[str]] = None  # graph: names of the layers read (None: the previous layer)
 
     kind = "dense"
 
@@ -125,6 +163,7 @@ class Conv2D:
     input_kind: str = "binary"
     thresholds: Optional[Thresholds] = None
     stride: int = 1
+    inputs: Optional[List[str]] = None
 
     kind = "conv"
 
@@ -142,11 +181,46 @@ class MaxPool2D:
     name: str
     kernel: int = 2
     stride: int = 2
+    inputs: Optional[List[str]] = None
 
     kind = "maxpool"
 
 
-Layer = Union[Dense, Conv2D, MaxPool2D]
+@dataclass
+class Add:
+    """Integer add of two integer streams of one shape: (a << shifts[0]) + (b << shifts[1])."""
+
+    name: str
+    inputs: List[str]
+    shifts: List[int] = field(default_factory=lambda: [0, 0])
+
+    kind = "add"
+
+
+@dataclass
+class Concat:
+    """Channel concatenation of bit streams (same H and W, or all flat), in the order of ``inputs``."""
+
+    name: str
+    inputs: List[str]
+
+    kind = "concat"
+
+
+@dataclass
+class Threshold:
+    """Integer stream -> bits: per channel, x >= t (direction +1) or x <= t (direction -1)."""
+
+    name: str
+    channels: int
+    thresholds: Thresholds
+    inputs: Optional[List[str]] = None
+
+    kind = "threshold"
+
+
+Layer = Union[Dense, Conv2D, MaxPool2D, Add, Concat, Threshold]
+GRAPH_TYPES = (Add, Concat, Threshold)
 
 
 @dataclass
@@ -163,6 +237,11 @@ class Network:
 
     def compute_layers(self) -> List[Union[Dense, Conv2D]]:
         return [l for l in self.layers if isinstance(l, (Dense, Conv2D))]
+
+    @property
+    def is_graph(self) -> bool:
+        """True when the network uses graph features (inputs, Add, Concat, Threshold): see the module docstring."""
+        return any(isinstance(l, GRAPH_TYPES) or getattr(l, "inputs", None) is not None for l in self.layers)
 
     def shapes(self) -> List[Tuple[Tuple[int, ...], Tuple[int, ...]]]:
         """(input shape, output shape) of every layer; validates the chain."""
@@ -191,8 +270,12 @@ def sanitize_identifier(name: str, used: Optional[set] = None) -> str:
 def infer_shapes(net: Network):
     """Walk the chain: returns per layer (in_shape, out_shape).
 
-    Spatial shapes are (H, W, C); flat shapes are (F,).
+    Spatial shapes are (H, W, C); flat shapes are (F,).  For a graph network
+    in_shape is the shape of the layer's first input (see :func:`graph_shapes`).
     """
+    if net.is_graph:
+        g = graph_shapes(net)
+        return [(g.in_shapes[l.name][0], g.out_shapes[l.name]) for l in net.layers]
     shape: Tuple[int, ...] = net.input.shape
     out = []
     for i, layer in enumerate(net.layers):
@@ -251,6 +334,9 @@ def validate(net: Network) -> None:
     compute = net.compute_layers()
     if not compute:
         raise IRError("network has no dense or convolution layer")
+    if net.is_graph:
+        _validate_graph(net)
+        return
     infer_shapes(net)
     for i, layer in enumerate(net.layers):
         where = f"layer {i} '{layer.name}'"
@@ -321,3 +407,231 @@ def acc_bits(net: Network, layer) -> int:
     if lo < 0:
         return int(max(hi, -lo - 1)).bit_length() + 1
     return int(hi).bit_length()
+
+
+# ---------------------------------------------------------------------------
+# graphs (shortcut networks): see "Graphs" in the module docstring
+
+IMAGE = "@image"  # the name graph helpers use for the image (never a layer name)
+
+
+@dataclass
+class GraphShapes:
+    inputs: dict  # layer name -> list of input names (IMAGE for the image)
+    in_shapes: dict  # layer name -> list of input shapes
+    out_shapes: dict  # layer name -> output shape
+    kinds: dict  # layer name -> "bits" | "int" | "scores"
+    consumers: dict  # layer name -> list of the names of the layers that read it (in layer order)
+
+
+def layer_inputs(net: Network) -> dict:
+    """Layer name -> the names it reads (``None`` resolved to the previous layer; IMAGE for the image)."""
+    out, prev = {}, IMAGE
+    for i, layer in enumerate(net.layers):
+        ins = getattr(layer, "inputs", None)
+        out[layer.name] = [prev] if ins is None else list(ins)
+        prev = layer.name
+    return out
+
+
+def graph_shapes(net: Network) -> GraphShapes:
+    """Resolve inputs, shapes and stream kinds of a graph network; raises IRError naming the layer."""
+    known = {IMAGE: net.input.shape}
+    kinds = {IMAGE: "image"}
+    ins_of, in_shapes, out_shapes, out_kinds = {}, {}, {}, {}
+    consumers = {}
+    compute = net.compute_layers()
+    for i, layer in enumerate(net.layers):
+        where = f"layer {i} '{layer.name}'"
+        if not isinstance(layer.name, str) or not layer.name:
+            raise IRError(f"layer {i}: field 'name' must be a non-empty string")
+        if layer.name in known:
+            raise IRError(f"{where}: duplicate layer name")
+        raw = getattr(layer, "inputs", None)
+        if raw is not None and (not isinstance(raw, (list, tuple)) or not all(isinstance(n, str) for n in raw)):
+            raise IRError(f"{where}: field 'inputs' must be a list of layer names or None, got {raw!r:.60}")
+        if raw is None:
+            ins = [IMAGE] if i == 0 else [net.layers[i - 1].name]
+        else:
+            ins = list(raw)
+            for n in ins:
+                if n not in known or n == IMAGE:
+                    later = any(l.name == n for l in net.layers[i:])
+                    raise IRError(f"{where}: field 'inputs' names '{n}', which is "
+                                  + ("not an earlier layer (layers must be in topological order)" if later else "no layer"))
+        if i == 0 and ins != [IMAGE]:
+            raise IRError(f"{where}: the first layer must read the image (inputs None)")
+        if len(set(ins)) != len(ins):
+            raise IRError(f"{where}: field 'inputs' names a layer twice")
+        nin = {Add: 2}.get(type(layer), None)
+        if isinstance(layer, Concat):
+            if len(ins) < 2:
+                raise IRError(f"{where}: concat needs at least two inputs, got {len(ins)}")
+        elif nin is not None:
+            if len(ins) != nin:
+                raise IRError(f"{where}: add needs exactly two inputs, got {len(ins)}")
+        elif len(ins) != 1:
+            raise IRError(f"{where}: a {type(layer).__name__} layer reads one input, got {len(ins)}")
+        shp = [known[n] for n in ins]
+        kin = [kinds[n] for n in ins]
+        for n in ins:
+            consumers.setdefault(n, []).append(layer.name)
+        s0 = shp[0]
+        if isinstance(layer, (Dense, Conv2D)):
+            if i > 0 and kin[0] != "bits":
+                raise IRError(f"{where}: a compute layer reads bits, but '{ins[0]}' is an {kin[0]} stream")
+            if isinstance(layer, Dense):
+                n = int(np.prod(s0))
+                if n != layer.in_features:
+                    raise IRError(f"{where}: in_features={layer.in_features} but its input has {n} values (shape {s0})")
+                new = (layer.out_features,)
+            else:
+                if len(s0) != 3:
+                    raise IRError(f"{where}: convolution needs an (H, W, C) input, got shape {s0}")
+                h, w, c = s0
+                if c != layer.in_channels:
+                    raise IRError(f"{where}: in_channels={layer.in_channels} but its input has {c} channels")
+                if layer.stride != 1:
+                    raise IRError(f"{where}: stride {layer.stride} is not supported (only 1)")
+                if layer.padding == "same":
+                    if layer.kernel % 2 != 1:
+                        raise IRError(f"{where}: 'same' padding needs an odd kernel, got {layer.kernel}")
+                    new = (h, w, layer.out_channels)
+                elif layer.padding == "valid":
+                    if h < layer.kernel or w < layer.kernel:
+                        raise IRError(f"{where}: kernel {layer.kernel} larger than input {h}x{w}")
+                    new = (h - layer.kernel + 1, w - layer.kernel + 1, layer.out_channels)
+                else:
+                    raise IRError(f"{where}: field 'padding' must be 'valid' or 'same', got {layer.padding!r}")
+            if layer is net.layers[-1] and layer.thresholds is None:
+                kind = "scores"
+            else:
+                kind = "bits" if layer.thresholds is not None else "int"
+        elif isinstance(layer, MaxPool2D):
+            if kin[0] != "bits":
+                raise IRError(f"{where}: max-pool reads bits, but '{ins[0]}' is an {kin[0]} stream")
+            if len(s0) != 3:
+                raise IRError(f"{where}: max-pool needs an (H, W, C) input, got shape {s0}")
+            h, w, c = s0
+            if layer.kernel != layer.stride:
+                raise IRError(f"{where}: max-pool kernel {layer.kernel} != stride {layer.stride} is not supported")
+            if h % layer.kernel or w % layer.kernel:
+                raise IRError(f"{where}: max-pool {layer.kernel} does not divide input {h}x{w}")
+            new, kind = (h // layer.kernel, w // layer.kernel, c), "bits"
+        elif isinstance(layer, Add):
+            for n, k in zip(ins, kin):
+                if k != "int":
+                    raise IRError(f"{where}: add reads integer streams, but '{n}' is a {k} stream")
+            if shp[0] != shp[1]:
+                raise IRError(f"{where}: add of shapes {shp[0]} and {shp[1]}")
+            sh = layer.shifts
+            if (not isinstance(sh, (list, tuple)) or len(sh) != 2
+                    or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 0 <= v <= 31 for v in sh)):
+                raise IRError(f"{where}: field 'shifts' must be two integers in [0, 31], got {sh!r}")
+            new, kind = shp[0], "int"
+        elif isinstance(layer, Concat):
+            for n, k in zip(ins, kin):
+                if k != "bits":
+                    raise IRError(f"{where}: concat reads bit streams, but '{n}' is a {k} stream")
+            if any(len(s) != len(s0) or s[:-1] != s0[:-1] for s in shp):
+                raise IRError(f"{where}: concat needs inputs of one height and width, got {shp}")
+            new, kind = tuple(s0[:-1]) + (sum(s[-1] for s in shp),), "bits"
+        elif isinstance(layer, Threshold):
+            if kin[0] != "int":
+                raise IRError(f"{where}: threshold reads an integer stream, but '{ins[0]}' is a {kin[0]} stream")
+            if s0[-1] != layer.channels:
+                raise IRError(f"{where}: channels={layer.channels} but its input has {s0[-1]} channels")
+            new, kind = s0, "bits"
+        else:
+            raise IRError(f"{where}: unknown layer type {type(layer).__name__}")
+        known[layer.name], kinds[layer.name] = new, kind
+        ins_of[layer.name], in_shapes[layer.name], out_shapes[layer.name], out_kinds[layer.name] = ins, shp, new, kind
+    return GraphShapes(ins_of, in_shapes, out_shapes, out_kinds, consumers)
+
+
+def _check_thresholds(where: str, th, c: int, lo: int, hi: int) -> None:
+    if th is None:
+        raise IRError(f"{where}: field 'thresholds' is missing")
+    for f, arr in (("thresholds.t", th.t), ("thresholds.direction", th.direction)):
+        if not isinstance(arr, np.ndarray) or arr.shape != (c,):
+            raise IRError(f"{where}: field '{f}' must have shape ({c},), got {getattr(arr, 'shape', None)}")
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise IRError(f"{where}: field '{f}' must be integer, got {arr.dtype}")
+    if not np.all(np.isin(th.direction, (-1, 1))):
+        raise IRError(f"{where}: field 'thresholds.direction' must hold only -1/+1")
+    if th.t.min() < lo - 1 or th.t.max() > hi + 1:
+        raise IRError(f"{where}: field 'thresholds.t' outside the accumulator range [{lo - 1}, {hi + 1}]")
+
+
+def _validate_graph(net: Network) -> None:
+    g = graph_shapes(net)
+    compute = net.compute_layers()
+    last = net.layers[-1]
+    if not isinstance(last, Dense) or last is not compute[-1] or last.thresholds is not None:
+        raise IRError(f"layer {len(net.layers) - 1} '{last.name}': the last layer must be a dense layer without "
+                      "thresholds (the scores), after every other compute layer")
+    ranges = value_ranges(net, g)
+    for i, layer in enumerate(net.layers):
+        where = f"layer {i} '{layer.name}'"
+        if layer is not last and not g.consumers.get(layer.name):
+            raise IRError(f"{where}: its output is read by no layer (every layer but the last must be read)")
+        if isinstance(layer, (Dense, Conv2D)):
+            w = layer.weights
+            if not isinstance(w, np.ndarray) or w.dtype != np.uint8:
+                raise IRError(f"{where}: field 'weights' must be a uint8 bit array, got {getattr(w, 'dtype', type(w))}")
+            exp = (layer.out_channels, layer.fan_in)
+            if w.shape != exp:
+                raise IRError(f"{where}: field 'weights' has shape {w.shape}, expected {exp}")
+            if w.size and w.max() > 1:
+                raise IRError(f"{where}: field 'weights' holds values other than 0/1")
+            want = "fixed" if i == 0 else "binary"
+            if layer.input_kind != want:
+                raise IRError(f"{where}: field 'input_kind' must be {want!r} (the first layer reads fixed-point pixels, the others bits)")
+            if layer.thresholds is not None:
+                lo, hi = acc_range(net, layer)
+                _check_thresholds(where, layer.thresholds, layer.out_channels, lo, hi)
+            elif layer is not last:
+                bad = [n for n in g.consumers[layer.name] if not isinstance(_by_name(net, n), (Add, Threshold))]
+                if bad:
+                    raise IRError(f"{where}: an integer output (no thresholds) can only feed add/threshold layers, "
+                                  f"not '{bad[0]}'")
+        elif isinstance(layer, Threshold):
+            lo, hi = ranges[g.inputs[layer.name][0]]
+            _check_thresholds(where, layer.thresholds, layer.channels, lo, hi)
+    if last.name in g.consumers:
+        raise IRError(f"layer '{last.name}': the scores layer must not be read by another layer")
+    if net.classes and len(net.classes) != net.num_classes:
+        raise IRError(f"classes: {len(net.classes)} names for {net.num_classes} outputs")
+
+
+def _by_name(net: Network, name: str):
+    for l in net.layers:
+        if l.name == name:
+            return l
+    raise KeyError(name)
+
+
+def value_ranges(net: Network, g: Optional[GraphShapes] = None) -> dict:
+    """Inclusive (lo, hi) of every integer stream (compute layers without thresholds, Add) by layer name.
+
+    Compute layers: ``[-n, n]`` for binary inputs, ``acc_range`` for the image.
+    Add: ``(lo_a << s_a) + (lo_b << s_b)`` .. ``(hi_a << s_a) + (hi_b << s_b)``.
+    These are the bounds every value of the stream lies in, for every input image.
+    """
+    g = g or graph_shapes(net)
+    out = {}
+    for layer in net.layers:
+        if g.kinds[layer.name] not in ("int", "scores"):
+            continue
+        if isinstance(layer, (Dense, Conv2D)):
+            out[layer.name] = acc_range(net, layer) if layer.input_kind == "fixed" else (-layer.fan_in, layer.fan_in)
+        elif isinstance(layer, Add):
+            (la, ha), (lb, hb) = (out[n] for n in g.inputs[layer.name])
+            sa, sb = (int(v) for v in layer.shifts)
+            out[layer.name] = ((la << sa) + (lb << sb), (ha << sa) + (hb << sb))
+    return out
+
+
+def range_bits(lo: int, hi: int) -> int:
+    """Bits of the two's complement integer type holding every value in [lo, hi]."""
+    return int(max(int(hi), -int(lo) - 1, 0)).bit_length() + 1

@@ -4,7 +4,8 @@ for an :class:`bnnfpga.ir.Network`.
 Layout (all integers little-endian; full description in docs/model-file.md)::
 
     magic      8 bytes   b"BNNFPGA\\0"
-    version    u32       FORMAT_VERSION (1)
+    version    u32       1 (chain networks) or 2 (graph networks: "inputs",
+                         add / concat / threshold layers; see docs/model-file.md)
     hlen       u64       length of the header in bytes
     header     hlen      canonical JSON (ASCII, sorted keys, compact separators):
                          topology, input spec, classes, metadata, tensor table
@@ -33,11 +34,12 @@ from typing import Any, Dict, List, Tuple, Union
 
 import numpy as np
 
-from .ir import IR_VERSION, Conv2D, Dense, InputSpec, IRError, MaxPool2D, Network, Thresholds
+from .ir import IR_VERSION, Add, Concat, Conv2D, Dense, InputSpec, IRError, MaxPool2D, Network, Threshold, Thresholds
 
 MAGIC = b"BNNFPGA\0"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 1  # the format of chain networks (every network without graph features)
+GRAPH_FORMAT_VERSION = 2  # version 1 + "inputs" on every layer and the add/concat/threshold kinds
+SUPPORTED_VERSIONS = (1, 2)
 _PREAMBLE = struct.Struct("<8sIQ")  # magic, version, header length
 DIGEST_BYTES = 32  # SHA-256
 MIN_FILE_BYTES = _PREAMBLE.size + DIGEST_BYTES
@@ -68,6 +70,13 @@ _LAYER_KEYS = {
     "conv": ("kind", "name", "in_channels", "out_channels", "kernel", "padding", "stride", "input_kind", "thresholds"),
     "maxpool": ("kind", "name", "kernel", "stride"),
 }
+# version 2 (graph networks): every layer has "inputs"; three more kinds
+_LAYER_KEYS_V2 = {k: v + ("inputs",) for k, v in _LAYER_KEYS.items()}
+_LAYER_KEYS_V2.update({
+    "add": ("kind", "name", "inputs", "shifts"),
+    "concat": ("kind", "name", "inputs"),
+    "threshold": ("kind", "name", "channels", "inputs"),
+})
 _TOP_KEYS = ("name", "ir_version", "input", "layers", "classes", "metadata", "tensors")
 _TENSOR_KEYS = ("name", "dtype", "shape", "offset", "nbytes")
 
@@ -115,6 +124,24 @@ def _check_jsonable(value, where: str) -> None:
                      "only dict/list/str/int/float/bool/None can be stored")
 
 
+def format_version(net: Network) -> int:
+    """The format version ``net`` is written in: 1 for chains, 2 for graph networks."""
+    return GRAPH_FORMAT_VERSION if net.is_graph else FORMAT_VERSION
+
+
+def _layer_header_v2(layer) -> dict:
+    if isinstance(layer, Add):
+        return {"kind": "add", "name": layer.name, "inputs": list(layer.inputs), "shifts": [int(v) for v in layer.shifts]}
+    if isinstance(layer, Concat):
+        return {"kind": "concat", "name": layer.name, "inputs": list(layer.inputs)}
+    if isinstance(layer, Threshold):
+        return {"kind": "threshold", "name": layer.name, "channels": int(layer.channels),
+                "inputs": None if layer.inputs is None else list(layer.inputs)}
+    h = _layer_header(layer)
+    h["inputs"] = None if layer.inputs is None else list(layer.inputs)
+    return h
+
+
 def _layer_header(layer) -> dict:
     if isinstance(layer, Dense):
         return {"kind": "dense", "name": layer.name, "in_features": int(layer.in_features),
@@ -132,6 +159,9 @@ def _layer_header(layer) -> dict:
 
 def _layer_tensors(layer) -> List[Tuple[str, np.ndarray]]:
     """(field, little-endian array) in file order for one compute layer."""
+    if isinstance(layer, Threshold):
+        return [("thresholds.t", np.asarray(layer.thresholds.t).astype("<i8")),
+                ("thresholds.direction", np.asarray(layer.thresholds.direction).astype("i1"))]
     if not isinstance(layer, (Dense, Conv2D)):
         return []
     packed = np.packbits(np.ascontiguousarray(layer.weights, dtype=np.uint8), axis=1, bitorder="little")
@@ -168,8 +198,9 @@ def dumps(net: Network, source: str = "<memory>") -> bytes:
 
     layers, tensors, blobs = [], [], []
     offset = 0
+    version = format_version(net)
     for layer in net.layers:
-        layers.append(_layer_header(layer))
+        layers.append(_layer_header_v2(layer) if version == GRAPH_FORMAT_VERSION else _layer_header(layer))
         for field, arr in _layer_tensors(layer):
             data = np.ascontiguousarray(arr).tobytes()
             tensors.append({"name": tensor_name(layer.name, field), "dtype": _FIELD_DTYPE[field],
@@ -186,7 +217,7 @@ def dumps(net: Network, source: str = "<memory>") -> bytes:
         "tensors": tensors,
     }
     hbytes = _canonical_json(header)
-    body = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(hbytes)) + hbytes + b"".join(blobs)
+    body = _PREAMBLE.pack(MAGIC, version, len(hbytes)) + hbytes + b"".join(blobs)
     return body + hashlib.sha256(body).digest()
 
 
@@ -222,6 +253,7 @@ class _Reader:
     def __init__(self, data: bytes, source: str):
         self.data = data
         self.source = source
+        self.version = FORMAT_VERSION
 
     def fail(self, msg: str):
         raise ModelFileError(f"{self.source}: {msg}")
@@ -232,10 +264,11 @@ class _Reader:
             self.fail(f"{where} must be a JSON object, got {_jtype(value)}")
         missing = [k for k in keys if k not in value]
         if missing:
-            self.fail(f"{where}: missing field '{missing[0]}'")
+            need = f" (required by format version {self.version})" if missing[0] == "inputs" else ""
+            self.fail(f"{where}: missing field '{missing[0]}'{need}")
         extra = sorted(k for k in value if k not in keys)
         if extra:
-            self.fail(f"{where}: unknown field '{extra[0]}' (format version {FORMAT_VERSION} has no such field)")
+            self.fail(f"{where}: unknown field '{extra[0]}' (format version {self.version} has no such field)")
         return value
 
     def int_(self, value, where: str, lo=None, hi=None) -> int:
@@ -272,6 +305,7 @@ class _Reader:
         if version not in SUPPORTED_VERSIONS:
             self.fail(f"unsupported model file format version {version} (this bnnfpga reads version "
                       f"{', '.join(map(str, SUPPORTED_VERSIONS))}; upgrade bnnfpga or re-export the model)")
+        self.version = version
         if len(data) < MIN_FILE_BYTES:
             self.fail(f"file is truncated: {len(data)} bytes, a model file has at least {MIN_FILE_BYTES}")
         room = len(data) - MIN_FILE_BYTES
@@ -389,13 +423,21 @@ class _Reader:
             self.fail(f"{where}: shape {arr.shape}, expected {shape}")
         return arr
 
+    def names_(self, value, where: str, optional: bool):
+        if value is None and optional:
+            return None
+        if not isinstance(value, list) or not value:
+            self.fail(f"{where} must be a non-empty list of layer names{' or null' if optional else ''}, got {_jtype(value)}")
+        return [self.str_(v, f"{where}[{j}]") for j, v in enumerate(value)]
+
     def layer(self, i: int, h, arrays, used, names):
         if not isinstance(h, dict):
             self.fail(f"layer {i} must be a JSON object, got {_jtype(h)}")
-        kind = self.str_(h.get("kind"), f"layer {i} field 'kind'", tuple(_LAYER_KEYS))
+        table = _LAYER_KEYS_V2 if self.version == GRAPH_FORMAT_VERSION else _LAYER_KEYS
+        kind = self.str_(h.get("kind"), f"layer {i} field 'kind'", tuple(table))
         name = h.get("name")
         where = f"layer {i} '{name}'" if isinstance(name, str) else f"layer {i}"
-        h = self.obj(h, where, _LAYER_KEYS[kind])
+        h = self.obj(h, where, table[kind])
         name = self.str_(h["name"], f"layer {i} field 'name'")
         if not name:
             self.fail(f"layer {i} field 'name' must not be empty")
@@ -407,17 +449,33 @@ class _Reader:
         def pos(f):
             return self.int_(h[f], f"{where} field '{f}'", lo=1)
 
+        inputs = None
+        if "inputs" in h:
+            inputs = self.names_(h["inputs"], f"{where} field 'inputs'", optional=kind not in ("add", "concat"))
         if kind == "maxpool":
-            return MaxPool2D(name, pos("kernel"), pos("stride"))
+            return MaxPool2D(name, pos("kernel"), pos("stride"), inputs=inputs)
+        if kind == "add":
+            sh = h["shifts"]
+            if not isinstance(sh, list) or len(sh) != 2:
+                self.fail(f"{where} field 'shifts' must be a list of two integers, got {_jtype(sh)} {_short(sh)}")
+            return Add(name, inputs, [self.int_(v, f"{where} field 'shifts'[{j}]", 0, 31) for j, v in enumerate(sh)])
+        if kind == "concat":
+            return Concat(name, inputs)
+        if kind == "threshold":
+            c = pos("channels")
+            t = self.take(arrays, used, name, "thresholds.t", (c,))
+            d = self.take(arrays, used, name, "thresholds.direction", (c,))
+            self.directions(where, d)
+            return Threshold(name, c, Thresholds(t.astype(np.int64), d.astype(np.int8)), inputs=inputs)
         input_kind = self.str_(h["input_kind"], f"{where} field 'input_kind'", ("binary", "fixed"))
         has_th = self.bool_(h["thresholds"], f"{where} field 'thresholds'")
         if kind == "dense":
             fan_in, out = pos("in_features"), pos("out_features")
-            layer = Dense(name, fan_in, out, None, input_kind=input_kind)
+            layer = Dense(name, fan_in, out, None, input_kind=input_kind, inputs=inputs)
         else:
             cin, out, k = pos("in_channels"), pos("out_channels"), pos("kernel")
             padding = self.str_(h["padding"], f"{where} field 'padding'", ("valid", "same"))
-            layer = Conv2D(name, cin, out, k, padding, None, input_kind=input_kind, stride=pos("stride"))
+            layer = Conv2D(name, cin, out, k, padding, None, input_kind=input_kind, stride=pos("stride"), inputs=inputs)
             fan_in = layer.fan_in
         packed = self.take(arrays, used, name, "weights", (out, -(-fan_in // 8)))
         tail = packed.shape[1] * 8 - fan_in
@@ -429,12 +487,15 @@ class _Reader:
         if has_th:
             t = self.take(arrays, used, name, "thresholds.t", (out,))
             d = self.take(arrays, used, name, "thresholds.direction", (out,))
-            bad = np.nonzero((d != 1) & (d != -1))[0]
-            if bad.size:
-                self.fail(f"{where} field 'thresholds.direction': channel {int(bad[0])} holds {int(d[bad[0]])}, "
-                          "expected -1 or +1")
+            self.directions(where, d)
             layer.thresholds = Thresholds(t.astype(np.int64), d.astype(np.int8))
         return layer
+
+    def directions(self, where: str, d: np.ndarray) -> None:
+        bad = np.nonzero((d != 1) & (d != -1))[0]
+        if bad.size:
+            self.fail(f"{where} field 'thresholds.direction': channel {int(bad[0])} holds {int(d[bad[0]])}, "
+                      "expected -1 or +1")
 
     def network(self) -> Network:
         _, hlen = self.preamble()
@@ -470,6 +531,8 @@ class _Reader:
             net.validate()
         except IRError as e:
             self.fail(str(e).splitlines()[0] if str(e) else "invalid network")
+        if self.version == GRAPH_FORMAT_VERSION and not net.is_graph:
+            self.fail("a chain network must be stored as format version 1 (version 2 is for graph networks)")
         return net
 
 

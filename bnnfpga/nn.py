@@ -245,3 +245,118 @@ def clip_weights(model: nn.Module) -> None:
 
 def binary_layers(model: nn.Module):
     return [m for m in model.modules() if isinstance(m, _BinaryWeights)]
+
+
+# ------------------------------------------------------ graphs (shortcut networks)
+class ComputeNode(nn.Module):
+    """A binary dense/conv layer, optionally followed by [BatchNorm and] a sign activation.
+
+    With an activation the node outputs +-1 (bits in hardware).  Without one it
+    outputs the layer's integer dot product itself (an integer stream in
+    hardware): then it may not use alpha or BatchNorm, so that the value stays
+    an exact integer (times 2**-frac_bits for the fixed-point first layer).
+    A BinaryLinear node flattens a 4D input (torch's (C, H, W) order).
+    """
+
+    def __init__(self, layer: _BinaryWeights, bn: Optional["BatchNorm"] = None,
+                 act: Optional[BinaryActivation] = None):
+        super().__init__()
+        if act is None and (bn is not None or layer.use_alpha):
+            raise ValueError("a compute node without a sign activation outputs its integer dot product: "
+                             "it cannot have BatchNorm or alpha")
+        self.layer, self.bn, self.act = layer, bn, act
+
+    def forward(self, x):
+        if isinstance(self.layer, BinaryLinear) and x.dim() > 2:
+            x = x.flatten(1)
+        y = self.layer(x)
+        if self.act is None:
+            return y
+        if self.bn is not None:
+            y = self.bn(y)
+        return self.act(y)
+
+
+class SignNode(nn.Module):
+    """BatchNorm then sign on an integer stream (the input of a residual block): a Threshold in the IR."""
+
+    def __init__(self, channels: int, t_clip: float = 0.5, stochastic: bool = False):
+        super().__init__()
+        self.bn = BatchNorm(channels)
+        self.act = BinaryActivation(t_clip, stochastic)
+
+    def forward(self, x):
+        return self.act(self.bn(x))
+
+
+class AddNode(nn.Module):
+    """Sum of two integer streams (the residual add).  The export aligns their fixed-point scales
+    with exact power-of-two shifts (a fixed-point stem is in units of 2**-frac_bits)."""
+
+    def forward(self, a, b):
+        return a + b
+
+
+class ConcatNode(nn.Module):
+    """Channel concatenation of +-1 feature maps (dense connectivity)."""
+
+    def forward(self, *xs):
+        return torch.cat(xs, dim=1)
+
+
+class BNNGraph(nn.Module):
+    """A directed acyclic graph of BNN nodes in topological order.
+
+    ``nodes``: list of (name, module, inputs); ``inputs`` names earlier nodes,
+    or ``"input"`` for the quantized image (only the first node reads it).
+    Modules: :class:`ComputeNode`, :class:`SignNode`, :class:`AddNode`,
+    :class:`ConcatNode`, ``nn.MaxPool2d`` (on +-1 maps).  The last node is a
+    ComputeNode without activation (the integer scores); ``scale`` multiplies
+    them (argmax-invariant).  ``bnnfpga.export.graph_to_ir`` turns it into an
+    IR graph, node names becoming layer names.
+    """
+
+    def __init__(self, input_quant: InputQuant, nodes, scale: Optional[Scale] = None):
+        super().__init__()
+        self.input_quant = input_quant
+        self.nodes = nn.ModuleDict()
+        self.node_inputs = {}
+        for name, module, inputs in nodes:
+            if name in self.nodes or name == "input":
+                raise ValueError(f"duplicate or reserved node name {name!r}")
+            for i in inputs:
+                if i != "input" and i not in self.nodes:
+                    raise ValueError(f"node {name!r} reads {i!r}, which is not an earlier node")
+            self.nodes[name] = module
+            self.node_inputs[name] = list(inputs)
+        self.scale = scale if scale is not None else Scale(1.0)
+
+    def forward_all(self, x):
+        """Every node's output (dict name -> tensor), the pre-scale scores under the last name."""
+        vals = {"input": self.input_quant(x)}
+        for name, m in self.nodes.items():
+            vals[name] = m(*[vals[i] for i in self.node_inputs[name]])
+        return vals
+
+    def scores(self, x):
+        """The integer scores (before the argmax-invariant scale)."""
+        vals = {"input": self.input_quant(x)}
+        left = {}
+        for ins in self.node_inputs.values():
+            for i in ins:
+                left[i] = left.get(i, 0) + 1
+        out = None
+        for name, m in self.nodes.items():
+            out = m(*[vals[i] for i in self.node_inputs[name]])
+            vals[name] = out
+            for i in self.node_inputs[name]:
+                left[i] -= 1
+                if left[i] == 0:
+                    del vals[i]
+        return out
+
+    def forward(self, x):
+        return self.scale(self.scores(x))
+
+    def clip_weights(self):
+        clip_weights(self)

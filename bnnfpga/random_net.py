@@ -99,3 +99,117 @@ def random_folding(rng: np.random.Generator, net: Network) -> Dict[str, LayerFol
 def random_images(rng: np.random.Generator, net: Network, n: int) -> np.ndarray:
     sp = net.input
     return rng.integers(0, 256, (n, sp.height, sp.width, sp.channels), dtype=np.uint8)
+
+
+# ---------------------------------------------------------------------------
+# random graph networks (binary ResNet / DenseNet shapes), see "Graphs" in bnnfpga.ir
+
+
+def _int_thresholds(rng, c: int, lo: int, hi: int, std: float) -> Thresholds:
+    """Thresholds on an integer stream whose values spread about 0 with roughly ``std``."""
+    t = np.rint(rng.normal(0.0, max(1.0, std), size=c)).astype(np.int64)
+    edge = rng.random(c) < 0.05
+    t = np.where(edge, rng.choice([lo - 1, lo, hi, hi + 1], size=c), np.clip(t, lo - 1, hi + 1))
+    d = np.where(rng.random(c) < 0.3, -1, 1).astype(np.int8)
+    return Thresholds(t.astype(np.int64), d)
+
+
+def random_graph_network(rng: np.random.Generator, kind: Optional[str] = None, name: str = "graph") -> Network:
+    """A small random shortcut network: 'resnet' (integer residual stream, Add, Threshold, forks,
+    1x1 shortcuts after a pool) or 'densenet' (binary concatenation with a growth rate, transitions).
+
+    Block counts, widths, growth rates, kernel sizes, shifts and thresholds are random.
+    """
+    from .ir import Add, Concat, Threshold
+
+    kind = kind or str(rng.choice(["resnet", "densenet"]))
+    zp = int(rng.choice([0, 128]))
+    spec = (InputSpec(0, 0, 0, zero_point=0, frac_bits=8, bits=9) if zp == 0
+            else InputSpec(0, 0, 0, zero_point=zp, frac_bits=7, bits=8))
+    size = int(rng.choice([4, 6, 8]))
+    spec.height = spec.width = size
+    spec.channels = int(rng.choice([1, 2, 3]))
+    layers: list = []
+    net = Network(name, spec, layers, metadata={"generator": "random_graph_network", "kind": kind})
+    bits = lambda o, n: rng.integers(0, 2, (o, n), dtype=np.uint8)
+    h, c = size, spec.channels
+    qstd = 74.0 if zp else 147.0  # spread of q for uniform random pixels
+    if kind == "resnet":
+        width = int(rng.choice([2, 4, 6, 8]))
+        layers.append(Conv2D("stem", c, width, 3, "same", bits(width, 9 * c), input_kind="fixed"))
+        r, c = "stem", width
+        std = qstd * np.sqrt(9 * spec.channels)
+        for b in range(int(rng.integers(1, 4))):
+            th = Threshold(f"b{b}_in", c, None, inputs=[r])
+            layers.append(th)
+            src, out_c = th.name, c
+            short = r
+            if h % 2 == 0 and h >= 4 and rng.random() < 0.4:
+                layers.append(MaxPool2D(f"b{b}_pool", 2, 2, inputs=[src]))
+                src, h = f"b{b}_pool", h // 2
+                out_c = int(rng.choice([c, 2 * c]))
+                layers.append(Conv2D(f"b{b}_short", c, out_c, 1, "same", bits(out_c, c), inputs=[src]))
+                short, std = f"b{b}_short", np.sqrt(c)
+            k1, k2 = int(rng.choice([1, 3, 3])), int(rng.choice([3, 3, 1]))
+            layers.append(Conv2D(f"b{b}_conv1", c, out_c, k1, "same", bits(out_c, k1 * k1 * c), inputs=[src]))
+            layers.append(Conv2D(f"b{b}_conv2", out_c, out_c, k2, "same", bits(out_c, k2 * k2 * out_c)))
+            shifts = [int(rng.choice([0, 0, 1])), int(rng.choice([0, 0, 2, 7]))]
+            layers.append(Add(f"b{b}_add", [short, f"b{b}_conv2"], shifts))
+            std = np.sqrt((std * 2 ** shifts[0]) ** 2 + (np.sqrt(k2 * k2 * out_c) * 2 ** shifts[1]) ** 2)
+            r, c = f"b{b}_add", out_c
+        layers.append(Threshold("head_in", c, None, inputs=[r]))
+        if h % 2 == 0 and rng.random() < 0.5:
+            layers.append(MaxPool2D("head_pool", 2, 2))
+            h //= 2
+        stds = {}
+    else:
+        c0 = int(rng.choice([2, 4, 6]))
+        layers.append(Conv2D("stem", c, c0, 3, "same", bits(c0, 9 * c), input_kind="fixed"))
+        x, c = "stem", c0
+        units = int(rng.integers(1, 3))
+        for u in range(units):
+            growth = int(rng.choice([1, 2, 3, 4]))
+            for j in range(int(rng.integers(1, 4))):
+                k = int(rng.choice([3, 3, 1]))
+                conv = f"u{u}_l{j}"
+                layers.append(Conv2D(conv, c, growth, k, "same", bits(growth, k * k * c), inputs=[x]))
+                cat = f"u{u}_cat{j}"
+                order = [x, conv] if rng.random() < 0.8 else [conv, x]
+                layers.append(Concat(cat, order))
+                x, c = cat, c + growth
+            if u < units - 1:
+                src = x
+                if h % 2 == 0 and h >= 4:
+                    layers.append(MaxPool2D(f"t{u}_pool", 2, 2, inputs=[x]))
+                    src, h = f"t{u}_pool", h // 2
+                out = max(1, c // 2)
+                layers.append(Conv2D(f"t{u}_conv", c, out, 1, "same", bits(out, c), inputs=[src]))
+                x, c = f"t{u}_conv", out
+    ncls = int(rng.choice([2, 3, 5, 10]))
+    last = layers[-1].name
+    layers.append(Dense("fc_out", h * h * c, ncls, bits(ncls, h * h * c), inputs=[last]))
+    net.classes = [f"class{i}" for i in range(ncls)]
+    # thresholds: compute layers that feed a bit consumer get thresholds; the others stay integer
+    from .ir import graph_shapes, value_ranges
+
+    int_out = set()
+    for l in layers:
+        if isinstance(l, Add):
+            int_out.update(l.inputs)
+        if isinstance(l, Threshold):
+            int_out.update(l.inputs)
+    for l in net.compute_layers()[:-1]:
+        if l.name not in int_out:
+            l.thresholds = _thresholds(rng, net, l)
+    ranges = value_ranges(net, graph_shapes(net))
+    spread = {}
+    for l in layers:  # rough spread of each integer stream, for thresholds that split it
+        if isinstance(l, (Conv2D, Dense)) and l.name in ranges:
+            spread[l.name] = (qstd if l.input_kind == "fixed" else 1.0) * np.sqrt(l.fan_in)
+        elif isinstance(l, Add):
+            a, b = l.inputs
+            spread[l.name] = float(np.hypot(spread[a] * 2 ** l.shifts[0], spread[b] * 2 ** l.shifts[1]))
+        elif isinstance(l, Threshold):
+            lo, hi = ranges[l.inputs[0]]
+            l.thresholds = _int_thresholds(rng, l.channels, lo, hi, spread[l.inputs[0]] * 0.5)
+    return net.validate()

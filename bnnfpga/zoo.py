@@ -9,16 +9,18 @@ Every builder returns a :class:`bnnfpga.nn.BNNSequential` taking raw pixels
 * ``binarynet_cnn``: 2x128C3-MP2-2x256C3-MP2-2x512C3-MP2-2x1024FC-10 ("same" 3x3 convolutions),
   with a width multiplier (0.5 gives the SVHN variant).
 * ``cnv``: BNN-PYNQ's CNV: 3x32x32, "valid" 3x3 convolutions 64-64-MP-128-128-MP-256-256, FC 512-512-10.
+* ``binary_resnet`` / ``binary_densenet``: shortcut networks (``bnnfpga.nn.BNNGraph``), Bethge et al.'s
+  configurations with a width multiplier; t_clip 0.5 by default.
 
 Blocks are compute -> BatchNorm -> sign (-> binary max-pool); the last layer
 is a binary dense layer whose integer scores pass a positive Scale.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
-from .nn import (BatchNorm, BinaryActivation, BinaryConv2d, BinaryLinear, BNNSequential, Flatten,
-                 InputQuant, Scale)
+from .nn import (AddNode, BatchNorm, BinaryActivation, BinaryConv2d, BinaryLinear, BNNGraph, BNNSequential,
+                 ComputeNode, ConcatNode, Flatten, InputQuant, Scale, SignNode)
 import torch.nn as nn
 
 ARCHS = {}
@@ -117,6 +119,109 @@ def small_cnn(input_shape: Sequence[int] = (1, 8, 8), channels: Sequence = (16, 
     layers, (c, h, w) = _conv_stack(list(channels), input_shape, t_clip, alpha, stochastic, padding, zero_point, frac_bits)
     layers = _dense_head(layers, c * h * w, list(fc), classes, t_clip, alpha, stochastic)
     return _finish(BNNSequential(*layers), "small_cnn", kw)
+
+
+# ------------------------------------------------------------ shortcut networks
+# Binary ResNet and DenseNet without bottlenecks (Bethge et al., "Learning to train a binary
+# neural network", and "BinaryDenseNet"): bnnfpga.nn.BNNGraph models; see docs/shortcut-networks.md.
+
+
+class _Graph:
+    """Collects (name, module, inputs) nodes."""
+
+    def __init__(self):
+        self.nodes = []
+
+    def add(self, name, module, inputs):
+        self.nodes.append((name, module, list(inputs)))
+        return name
+
+
+def _pool_ok(h: int, w: int) -> bool:
+    return h % 2 == 0 and w % 2 == 0 and h >= 2
+
+
+@_register
+def binary_resnet(input_shape: Sequence[int] = (1, 28, 28), stages: Sequence[int] = (2, 2, 2, 2), base: int = 64,
+                  width: float = 1.0, classes: int = 10, t_clip: float = 0.5, stochastic: bool = False,
+                  zero_point: int = 128, frac_bits: int = 7):
+    """Binary ResNet (ResNet-18-style stages of basic blocks, no bottleneck).
+
+    stem: 3x3 fixed-point conv, integer output = the residual stream r (units 2**-frac_bits).
+    basic block: BN -> sign -> 3x3 binary conv -> BN -> sign -> 3x3 binary conv (integer dot product),
+    added to r.  The first block of stages 2.. doubles the channels: its input bits are
+    max-pooled (when the map is even-sized) and a 1x1 binary conv (integer output) is the shortcut.
+    head: BN -> sign -> binary dense layer -> scores.  Channels: base * 2**stage * width.
+    """
+    kw = dict(input_shape=list(input_shape), stages=list(stages), base=base, width=width, classes=classes,
+              t_clip=t_clip, stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits)
+    c_in, h, w = input_shape
+    ch = lambda n: max(1, int(round(n * width)))
+    g = _Graph()
+    c = ch(base)
+    r = g.add("stem", ComputeNode(BinaryConv2d(c_in, c, 3, "same", input_kind="fixed")), ["input"])
+    for si, nblocks in enumerate(stages):
+        for bi in range(nblocks):
+            p = f"s{si}b{bi}_"
+            a = g.add(p + "in", SignNode(c, t_clip, stochastic), [r])
+            out_c, short, src = c, r, a
+            if si > 0 and bi == 0:
+                out_c = ch(base * 2 ** si)
+                if _pool_ok(h, w):
+                    src = g.add(p + "pool", nn.MaxPool2d(2), [a])
+                    h, w = h // 2, w // 2
+                short = g.add(p + "short", ComputeNode(BinaryConv2d(c, out_c, 1, "same", stochastic=stochastic)), [src])
+            c1 = g.add(p + "conv1", ComputeNode(BinaryConv2d(c, out_c, 3, "same", stochastic=stochastic),
+                                                 BatchNorm(out_c), BinaryActivation(t_clip, stochastic)), [src])
+            c2 = g.add(p + "conv2", ComputeNode(BinaryConv2d(out_c, out_c, 3, "same", stochastic=stochastic)), [c1])
+            r = g.add(p + "add", AddNode(), [short, c2])
+            c = out_c
+    a = g.add("head_in", SignNode(c, t_clip, stochastic), [r])
+    g.add("fc_out", ComputeNode(BinaryLinear(c * h * w, classes)), [a])
+    model = BNNGraph(InputQuant(zero_point, frac_bits), g.nodes, Scale(1.0 / (c * h * w) ** 0.5))
+    model.arch = ("binary_resnet", kw)
+    return model
+
+
+@_register
+def binary_densenet(input_shape: Sequence[int] = (1, 28, 28), b: int = 2, growth: int = 64, width: float = 1.0,
+                    layers_per_unit: Optional[Sequence[int]] = None, reduction: float = 2.0, classes: int = 10,
+                    t_clip: float = 0.5, stochastic: bool = False, zero_point: int = 128, frac_bits: int = 7):
+    """Binary DenseNet without bottleneck, n = 8b + 5 layers (Bethge et al.): 4 units of 2b dense layers,
+    3 transitions, the stem and the classifier (``layers_per_unit`` overrides the units).
+
+    stem: 3x3 fixed-point conv (2k channels) -> BN -> sign.  dense layer: 3x3 binary conv with growth
+    rate k -> BN -> sign, its bits concatenated to its input.  transition: max-pool 2 (when the map is
+    even-sized) -> 1x1 binary conv reducing the channels by ``reduction`` -> BN -> sign.
+    head: binary dense layer -> scores.  k = growth * width.
+    """
+    kw = dict(input_shape=list(input_shape), b=b, growth=growth, width=width,
+              layers_per_unit=list(layers_per_unit) if layers_per_unit is not None else None, reduction=reduction,
+              classes=classes, t_clip=t_clip, stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits)
+    units = list(layers_per_unit) if layers_per_unit is not None else [2 * b] * 4
+    c_in, h, w = input_shape
+    k = max(1, int(round(growth * width)))
+    g = _Graph()
+    act = lambda: BinaryActivation(t_clip, stochastic)
+    c = 2 * k
+    x = g.add("stem", ComputeNode(BinaryConv2d(c_in, c, 3, "same", input_kind="fixed"), BatchNorm(c), act()), ["input"])
+    for u, n in enumerate(units):
+        for j in range(n):
+            new = g.add(f"u{u}l{j}", ComputeNode(BinaryConv2d(c, k, 3, "same", stochastic=stochastic), BatchNorm(k), act()), [x])
+            x = g.add(f"u{u}cat{j}", ConcatNode(), [x, new])
+            c += k
+        if u < len(units) - 1:
+            src = x
+            if _pool_ok(h, w):
+                src = g.add(f"t{u}pool", nn.MaxPool2d(2), [x])
+                h, w = h // 2, w // 2
+            out = max(1, int(round(c / reduction)))
+            x = g.add(f"t{u}conv", ComputeNode(BinaryConv2d(c, out, 1, "same", stochastic=stochastic), BatchNorm(out), act()), [src])
+            c = out
+    g.add("fc_out", ComputeNode(BinaryLinear(c * h * w, classes)), [x])
+    model = BNNGraph(InputQuant(zero_point, frac_bits), g.nodes, Scale(1.0 / (c * h * w) ** 0.5))
+    model.arch = ("binary_densenet", kw)
+    return model
 
 
 def build(name: str, **kwargs) -> BNNSequential:
