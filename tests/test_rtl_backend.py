@@ -34,6 +34,7 @@ def _verilator():
 def _lint(tmp_path, files):
     d = backend.write_design(files, tmp_path / "design")
     srcs = [str(d / p) for p in backend.sources(files)]
+    assert any(p.startswith("mem/") for p in files)
     env = {"PATH": f"{backend.Path(_verilator()).parent}:/usr/bin:/bin"}
     r = subprocess.run([_verilator(), "--lint-only", "-Wall", "--top-module", backend.TOP] + srcs,
                        capture_output=True, text=True, env=env)
@@ -63,7 +64,7 @@ def test_weight_rom_layout_matches_interface_doc():
     _, layers, _ = backend.plan(net, {"conv 1": fold_mod.LayerFold(1, 1), "conv2": fold_mod.LayerFold(pe, simd),
                                       "fc": fold_mod.LayerFold(1, 1)})
     L = layers[1]
-    words = [int(w.split("'h")[1], 16) for w in L.weight_words]
+    words = [int(w, 16) for w in L.weight_words]
     sf = layer.fan_in // simd
     for c in range(layer.out_channels):
         for j in range(layer.fan_in):

@@ -75,6 +75,7 @@ class LayerRTL:
     waddr: int
     taddr: int
     index: int = 0  # compute-layer index (target_layer)
+    mem_file: str = ""  # weight ROM contents, relative to the design folder
     runtime: bool = False  # parameters loadable at run time
     weight_words: List[str] = field(default_factory=list)
     threshold_words: List[Tuple[str, str]] = field(default_factory=list)
@@ -125,7 +126,8 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
     # weights: (out, fan_in) -> word nf*SF + sf, PE p at bits [p*SIMD +: SIMD]
     w = layer.weights.reshape(nf, f.pe, sf, f.simd).transpose(0, 2, 1, 3).reshape(nf * sf, f.pe * f.simd)
     width = f.pe * f.simd
-    L.weight_words = [_hex(_pack_row(row), width) for row in w]
+    L.weight_words = [f"{_pack_row(row):0{(width + 3) // 4}x}" for row in w]
+    L.mem_file = f"mem/{mod}_weights.mem"
     if not scores:
         t = layer.thresholds.t.astype(np.int64)
         d = layer.thresholds.direction
@@ -139,6 +141,18 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
                 text.append(f"c{c} {'<=' if d[c] < 0 else '>='} {int(t[c])}")
             L.threshold_words.append((_hex(val, f.pe * tw), ", ".join(text)))
     return L
+
+
+def _weight_mem(L: LayerRTL) -> str:
+    """$readmemh text of a layer's weight ROM, with comments naming the folds."""
+    out = [f"// Layer '{L.name}': {L.kind} {L.in_shape} -> {L.out_shape}, weights {L.out_channels} x {L.fan_in} bits",
+           f"// {L.sf * L.nf} words x {L.pe * L.simd} bits (PE={L.pe} x SIMD={L.simd}); word nf*{L.sf} + sf holds, "
+           f"for PE p, weight bits [sf*{L.simd} +: {L.simd}] of output channel nf*{L.pe} + p at bits [p*{L.simd} +: {L.simd}]"]
+    for i, w in enumerate(L.weight_words):
+        if i % L.sf == 0:
+            out.append(f"// nf {i // L.sf}: output channels {i // L.sf * L.pe}..{i // L.sf * L.pe + L.pe - 1}")
+        out.append(w)
+    return "\n".join(out) + "\n"
 
 
 def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth: Optional[int] = None,
@@ -235,6 +249,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     layer_t = env.get_template("layer.sv.j2")
     for L in layers:
         files[f"rtl/{L.module}.sv"] = layer_t.render(L=L)
+        files[L.mem_file] = _weight_mem(L)
     cycles = fold_mod.pipeline_cycles(net, folding, top_k)
     files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
         net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,

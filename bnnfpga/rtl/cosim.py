@@ -276,6 +276,7 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
     tdir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
     try:
         job, out = tdir / "job.npz", tdir / "out.npz"
+        os.symlink(bdir / "design" / "mem", tdir / "mem")  # $readmemh paths are relative to the design folder
         np.savez(job, beats=beats, expected=exp, config=json.dumps(cfg), params=params)
         env = {"BNN_BENCH_JOB": str(job), "BNN_BENCH_OUT": str(out),
                "COCOTB_LOG_LEVEL": "INFO" if verbose else "WARNING"}
