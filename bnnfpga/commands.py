@@ -149,7 +149,10 @@ def _train(args) -> int:
 
             if args.export:
                 raise UserError("--float trains a full-precision teacher, which cannot be exported (drop --export)")
-            to_float(model)
+            try:
+                to_float(model)
+            except ValueError as e:
+                raise UserError(str(e)) from None
         teacher, w = None, args.distill_weight
         if args.teacher:
             from .distill import load_teacher

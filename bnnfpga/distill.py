@@ -81,6 +81,8 @@ def to_float(model: nn.Sequential) -> nn.Sequential:
 
     ``model.arch`` becomes ``("float:<name>", kwargs)``.
     """
+    if not isinstance(model, nn.Sequential):
+        raise ValueError(f"float versions exist for chain (sequential) zoo models only, not {model.arch[0]}")
     for i, m in enumerate(list(model)):
         if isinstance(m, BinaryConv2d):
             model[i] = FloatConv2d(m)
