@@ -100,20 +100,27 @@ module bnn_mvtu #(
     // ---------------------------------------------------------- S2
     logic signed [AW-1:0] acc [PE];
     logic signed [AW-1:0] acc_next [PE];
+    // Fixed-point input: sum_s (w_s ? q_s : -q_s) = 2 * sum_s (w_s ? q_s : 0) - sum_s q_s,
+    // the last sum shared by every PE (no per-lane negation).
+    logic signed [AW-1:0] qsum;
+    always_comb begin
+        qsum = '0;
+        if (FIXED != 0) begin
+            for (int s = 0; s < SIMD; s++) qsum = qsum + AW'($signed(x1[s*EW +: EW]));
+        end
+    end
     always_comb begin
         for (int p = 0; p < PE; p++) begin
             logic signed [AW-1:0] sum;
-            sum = '0;
-            for (int s = 0; s < SIMD; s++) begin
-                if (FIXED != 0) begin
-                    logic signed [AW-1:0] q;
-                    q = AW'($signed(x1[s*EW +: EW]));
-                    sum = w_data[p*SIMD + s] ? sum + q : sum - q;
-                end else begin
-                    logic agree;  // XNOR of input bit and weight bit
-                    agree = x1[s*EW] ~^ w_data[p*SIMD + s];
-                    sum = sum + AW'(agree);
+            if (FIXED != 0) begin
+                sum = '0;
+                for (int s = 0; s < SIMD; s++) begin
+                    if (w_data[p*SIMD + s]) sum = sum + AW'($signed(x1[s*EW +: EW]));
                 end
+                sum = 2 * sum - qsum;
+            end else begin
+                // XNOR-popcount over the SIMD lanes (binary input: EW = 1)
+                sum = AW'($countones(~(x1[SIMD-1:0] ^ w_data[p*SIMD +: SIMD])));
             end
             acc_next[p] = (first1 ? '0 : acc[p]) + sum;
         end
