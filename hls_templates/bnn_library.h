@@ -14,6 +14,14 @@
 //   bnn_convert    stream width converter (A bits in, B bits out)
 //   bnn_output     scores + top-k labels -> AXI4-Stream 32-bit words
 //
+// Graph (shortcut network) stages, integer streams hold L lanes of IB-bit
+// two's complement values (lane i at bits [IB*i+IB-1 : IB*i]):
+//   bnn_mvu_int    a dense/conv layer with an integer output (its dot product)
+//   bnn_dup        stream duplicator (a fork: one word in, the same word to both outputs)
+//   bnn_add        lane-wise integer add of two streams, each shifted left by a constant
+//   bnn_threshold  integer stream -> bits, a threshold per channel (BN + sign on a residual stream)
+//   bnn_concat     channel concatenation of two bit streams, pixel by pixel
+//
 // Conventions (bnnfpga.ir): bit 1 means +1, bit 0 means -1; lane i of a word
 // sits at bits [QB*i+QB-1 : QB*i]; channels are innermost in every stream.
 #pragma once
@@ -358,5 +366,125 @@ void bnn_output(hls::stream<ap_uint<32 * PE> >& in, hls::stream<AxisOut>& out, u
       o.last = (c == CLASSES + TOPK - 1);
       out.write(o);
     }
+  }
+}
+
+// ===========================================================================
+// Graph (shortcut network) stages
+// ===========================================================================
+
+// Lane i of a word of IB-bit two's complement lanes, sign-extended.
+template <unsigned IB, int W>
+inline long long bnn_lane(const ap_uint<W>& x, unsigned i) {
+  const uint64_t u = x(IB * i + IB - 1, IB * i).to_uint64();
+  return (long long)(u << (64 - IB)) >> (64 - IB);
+}
+
+// A dense/conv layer whose output is its integer dot product (no thresholds; it feeds an add
+// or a threshold): the bnn_mvtu loop, PE lanes of OB bits per word,
+// 2*popcount - FANIN for binary inputs (QB == 1), the fixed sum otherwise.
+template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned PIX, unsigned FANIN,
+          unsigned OB, class WT>
+void bnn_mvu_int(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<OB * PE> >& out,
+                 const WT w[PE][NF * SF], unsigned frames) {
+  ap_uint<SIMD * QB> inbuf[SF];
+  int acc[PE];
+#pragma HLS ARRAY_PARTITION variable=acc complete
+  unsigned sf = 0, nf = 0;
+  const unsigned long total = (unsigned long)frames * PIX * NF * SF;
+  for (unsigned long i = 0; i < total; i++) {
+#pragma HLS PIPELINE II=1
+    ap_uint<SIMD * QB> x;
+    if (nf == 0) {
+      x = in.read();
+      inbuf[sf] = x;
+    } else {
+      x = inbuf[sf];
+    }
+    const typename bnn_dot<SIMD, QB>::lanes xl = bnn_dot<SIMD, QB>::prepare(x);
+    for (unsigned pe = 0; pe < PE; pe++) {
+#pragma HLS UNROLL
+      const int d = bnn_dot<SIMD, QB>::apply(xl, (ap_uint<SIMD>)w[pe][nf * SF + sf]);
+      acc[pe] = (sf == 0 ? 0 : acc[pe]) + d;
+    }
+    if (sf == SF - 1) {
+      ap_uint<OB * PE> o;
+      for (unsigned pe = 0; pe < PE; pe++) {
+#pragma HLS UNROLL
+        const int v = (QB == 1) ? 2 * acc[pe] - (int)FANIN : acc[pe];
+        o(OB * pe + OB - 1, OB * pe) = (ap_int<OB>)v;
+      }
+      out.write(o);
+      sf = 0;
+      nf = (nf == NF - 1) ? 0 : nf + 1;
+    } else {
+      sf++;
+    }
+  }
+}
+
+// Stream duplicator (a fork): N words per frame, each written to both outputs in the same cycle.
+// It stalls when either output is full: the shortcut FIFO depth (bnnfpga.fifo_depth) keeps it flowing.
+template <unsigned N, unsigned W>
+void bnn_dup(hls::stream<ap_uint<W> >& in, hls::stream<ap_uint<W> >& a, hls::stream<ap_uint<W> >& b,
+             unsigned frames) {
+  for (unsigned long i = 0; i < (unsigned long)frames * N; i++) {
+#pragma HLS PIPELINE II=1
+    const ap_uint<W> v = in.read();
+    a.write(v);
+    b.write(v);
+  }
+}
+
+// Residual add: N words per frame of L lanes; out = (a << SA) + (b << SB) lane by lane,
+// IA/IB/IO-bit two's complement lanes (IO holds the sum's whole range: no overflow).
+template <unsigned N, unsigned L, unsigned IA, unsigned IB, unsigned IO, unsigned SA, unsigned SB>
+void bnn_add(hls::stream<ap_uint<L * IA> >& a, hls::stream<ap_uint<L * IB> >& b,
+             hls::stream<ap_uint<L * IO> >& out, unsigned frames) {
+  for (unsigned long i = 0; i < (unsigned long)frames * N; i++) {
+#pragma HLS PIPELINE II=1
+    const ap_uint<L * IA> x = a.read();
+    const ap_uint<L * IB> y = b.read();
+    ap_uint<L * IO> o;
+    for (unsigned l = 0; l < L; l++) {
+#pragma HLS UNROLL
+      const long long v = bnn_lane<IA>(x, l) * (1LL << SA) + bnn_lane<IB>(y, l) * (1LL << SB);
+      o(IO * l + IO - 1, IO * l) = (ap_int<IO>)v;
+    }
+    out.write(o);
+  }
+}
+
+// Threshold an integer stream (BatchNorm + sign at a residual block's input): PIX pixels of
+// CF words of L lanes; channel c = cf*L + lane gets bit (neg ? v <= t : v >= t), t = t[lane][cf].
+template <unsigned L, unsigned IB, unsigned CF, unsigned PIX, int TB>
+void bnn_threshold(hls::stream<ap_uint<L * IB> >& in, hls::stream<ap_uint<L> >& out, const ap_int<TB> t[L][CF],
+                   const ap_uint<1> neg[L][CF], unsigned frames) {
+  unsigned cf = 0;
+  for (unsigned long i = 0; i < (unsigned long)frames * PIX * CF; i++) {
+#pragma HLS PIPELINE II=1
+    const ap_uint<L * IB> x = in.read();
+    ap_uint<L> o;
+    for (unsigned l = 0; l < L; l++) {
+#pragma HLS UNROLL
+      const long long v = bnn_lane<IB>(x, l);
+      const long long th = t[l][cf];
+      o[l] = neg[l][cf] ? (v <= th) : (v >= th);
+    }
+    out.write(o);
+    cf = (cf == CF - 1) ? 0 : cf + 1;
+  }
+}
+
+// Channel concatenation of two bit streams of L lanes: per pixel (PIX per frame), the AW words of
+// input a, then the BW words of input b (channels innermost, a's channels first).
+template <unsigned PIX, unsigned AW, unsigned BW, unsigned L>
+void bnn_concat(hls::stream<ap_uint<L> >& a, hls::stream<ap_uint<L> >& b, hls::stream<ap_uint<L> >& out,
+                unsigned frames) {
+  unsigned k = 0;
+  for (unsigned long i = 0; i < (unsigned long)frames * PIX * (AW + BW); i++) {
+#pragma HLS PIPELINE II=1
+    out.write(k < AW ? a.read() : b.read());
+    k = (k == AW + BW - 1) ? 0 : k + 1;
   }
 }

@@ -84,6 +84,9 @@ class Stage:
     shapes: str = ""
     pe: str = ""
     simd: str = ""
+    depth: int = 0  # graph plans: FIFO depth of `out` (0: the default, 2)
+    extra_outs: List[dict] = field(default_factory=list)  # graph plans: more output streams (name, type, depth)
+    proc: object = field(default=None, repr=False)  # graph plans: the stage's bnnfpga.fifo_depth.Proc
 
     @property
     def layer_md(self) -> str:
@@ -106,6 +109,8 @@ class ParamBlock:
     abits: int
     thresholds: bool
     layer: object = field(repr=False, default=None)
+    int_out: bool = False  # graph: a hidden layer whose output is its integer dot product (OB-bit lanes)
+    obits: int = 0
 
     @property
     def tiles(self) -> int:
@@ -133,6 +138,30 @@ class Plan:
     stages: List[Stage]
     params: List[ParamBlock]
     ap_int_max_w: int
+    thresholds: List[dict] = field(default_factory=list)  # graph: Threshold layers' tables
+    fifos: List[dict] = field(default_factory=list)  # graph: FIFOs deeper than 2 (bnnfpga.fifo_depth)
+    schedule: object = field(default=None, repr=False)
+
+    @property
+    def shortcut_fifo_bits(self) -> int:
+        """Bits of the FIFOs that feed a join (add / concat) of a graph network."""
+        return sum(f["depth"] * f["width"] for f in self.fifos if f["shortcut"])
+
+    @property
+    def fifo_bits(self) -> int:
+        """Bits of every FIFO deeper than 2 (shortcut and rate matching)."""
+        return sum(f["depth"] * f["width"] for f in self.fifos)
+
+    def fifo_table(self) -> str:
+        if not self.fifos:
+            return "no FIFO deeper than 2"
+        lines = [f"{'stream':32} {'width':>6} {'formula':>8} {'depth':>6} {'bits':>8}  role"]
+        for f in self.fifos:
+            lines.append(f"{f['stream'][:32]:32} {f['width']:>6} {f['formula']:>8} {f['depth']:>6} "
+                         f"{f['depth'] * f['width']:>8}  {f['role']}")
+        lines.append(f"total: {self.fifo_bits} bits in {len(self.fifos)} FIFOs, of which {self.shortcut_fifo_bits} "
+                     "in shortcut FIFOs")
+        return "\n".join(lines)
 
     @property
     def pipeline_cycles(self) -> int:
@@ -162,6 +191,10 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
         raise IRError(f"expected an ir.Network, got {type(net).__name__}")
     net.validate()
     fo.check(net, folding)
+    if net.is_graph:
+        from .graph import plan_graph
+
+        return plan_graph(net, folding, top_k, runtime_params)
     classes = net.num_classes
     if not isinstance(top_k, int) or not (1 <= top_k <= classes):
         raise BackendError(f"top_k must be in [1, {classes}] (the number of classes), got {top_k!r}")
@@ -359,13 +392,14 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
     sp = net.input
     storage = "static" if runtime_params else "static const"
     pctx = [_param_context(p, storage) for p in pl.params]
+    tctx = list(pl.thresholds)
     ctx = dict(
         version=__version__, net_comment=f"network '{safe_text(net.name)}'", net_md=f"`{safe_text(net.name)}`",
         ident=_ident(net.name),
         input=sp, in_bytes=sp.height * sp.width * sp.channels,
         in_beats=-(-(sp.height * sp.width * sp.channels) // 8), classes=net.num_classes, top_k=top_k,
         compute_layers=len(pl.params), runtime_params=runtime_params, ap_int_max_w=pl.ap_int_max_w,
-        stages=pl.stages, params=pctx, pipeline_cycles=pl.pipeline_cycles, slowest=pl.slowest,
+        stages=pl.stages, params=pctx, thr_params=tctx, pipeline_cycles=pl.pipeline_cycles, slowest=pl.slowest,
         tv_frames=test_frames, part=part, clock_ns=clock_ns,
     )
     files: Dict[str, Union[str, bytes]] = {}
@@ -374,6 +408,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
     tmpl = env.get_template("params.h.j2")
     for p in pctx:
         files[p["header"]] = tmpl.render(p=p, version=__version__)
+    for t in tctx:
+        files[t["header"]] = env.get_template("thresholds.h.j2").render(p=t, version=__version__)
     files["tb_bnn_top.cpp"] = env.get_template("tb_bnn_top.cpp.j2").render(**ctx)
     files["run_hls.tcl"] = env.get_template("run_hls.tcl.j2").render(**ctx)
     files["README.md"] = env.get_template("README.md.j2").render(**ctx)
