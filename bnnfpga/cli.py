@@ -73,5 +73,7 @@ def main(argv=None) -> int:
     return int(rc or 0)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m bnnfpga.cli`: use the importable module's classes, not __main__'s
+    from bnnfpga.cli import main as _main
+
+    sys.exit(_main())
