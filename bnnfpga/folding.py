@@ -88,8 +88,16 @@ def layer_cycles(net: Network, layer, fold: LayerFold) -> int:
 
 
 def stage_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> List[StageCycles]:
-    """Analytical cycles per frame of every pipeline stage, in order."""
+    """Analytical cycles per frame of every pipeline stage, in order.
+
+    Graph networks (shortcut networks): the stages of the HLS plan (``bnnfpga.hls.graph``),
+    duplicators, adds, thresholds, concats and width converters included."""
     check(net, folding)
+    if net.is_graph:
+        from .hls.graph import plan_graph
+
+        return [StageCycles(s.layer or s.kind, s.kind, s.cycles, f"{s.shapes} PE={s.pe} SIMD={s.simd}".strip())
+                for s in plan_graph(net, folding, top_k).stages]
     stages: List[StageCycles] = []
     sp = net.input
     in_bytes = sp.height * sp.width * sp.channels

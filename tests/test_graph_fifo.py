@@ -91,6 +91,8 @@ def test_programs_match_the_plan_cycles():
     rng = np.random.default_rng(3)
     for _ in range(6):
         net = rn.random_graph_network(rng)
-        pl = backend.plan(net, rn.random_folding(rng, net))
+        fold = rn.random_folding(rng, net)
+        pl = backend.plan(net, fold)
         for s in pl.stages:
             assert s.proc.cycles == s.cycles, (s.kind, s.layer)
+        assert fo.pipeline_cycles(net, fold) == pl.pipeline_cycles  # folding's report treats the graph
