@@ -34,6 +34,8 @@ def _compile(args) -> int:
     except BackendError as e:
         raise UserError(str(e)) from None
     print(plan.cycles_table())
+    if net.is_graph:  # shortcut networks: the analytical FIFO depths (bnnfpga.fifo_depth)
+        print(plan.fifo_table())
     print(f"wrote {args.output} ({len(plan.stages)} stages, {len(plan.params)} compute layers) "
           f"in {time.perf_counter() - t0:.2f} s")
     return 0
