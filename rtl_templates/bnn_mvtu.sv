@@ -100,11 +100,16 @@ module bnn_mvtu #(
     // ---------------------------------------------------------- S2
     logic signed [AW-1:0] acc [PE];
     logic signed [AW-1:0] acc_next [PE];
-    // Fixed-point input: sum_s (w_s ? q_s : -q_s) = 2 * sum_s (w_s ? q_s : 0) - sum_s q_s,
-    // the last sum shared by every PE (no per-lane negation).
+    // Fixed-point input: sum_s (w_s ? q_s : -q_s) = 2 * sum_s w_s q_s - sum_s q_s, where
+    // sum_s w_s q_s = sum_b +-2^b popcount(w AND bit plane b of q) (two's complement: the
+    // top plane weighs -2^(EW-1)).  Bit planes and sum_s q_s are shared by every PE.
+    logic [SIMD-1:0]      plane [EW];
     logic signed [AW-1:0] qsum;
     always_comb begin
         qsum = '0;
+        for (int b = 0; b < EW; b++) begin
+            for (int s = 0; s < SIMD; s++) plane[b][s] = x1[s*EW + b];
+        end
         if (FIXED != 0) begin
             for (int s = 0; s < SIMD; s++) qsum = qsum + AW'($signed(x1[s*EW +: EW]));
         end
@@ -114,13 +119,14 @@ module bnn_mvtu #(
             logic signed [AW-1:0] sum;
             if (FIXED != 0) begin
                 sum = '0;
-                for (int s = 0; s < SIMD; s++) begin
-                    if (w_data[p*SIMD + s]) sum = sum + AW'($signed(x1[s*EW +: EW]));
+                for (int b = 0; b < EW; b++) begin
+                    if (b == EW - 1) sum = sum - (AW'($countones(plane[b] & w_data[p*SIMD +: SIMD])) <<< b);
+                    else             sum = sum + (AW'($countones(plane[b] & w_data[p*SIMD +: SIMD])) <<< b);
                 end
                 sum = 2 * sum - qsum;
             end else begin
                 // XNOR-popcount over the SIMD lanes (binary input: EW = 1)
-                sum = AW'($countones(~(x1[SIMD-1:0] ^ w_data[p*SIMD +: SIMD])));
+                sum = AW'($countones(~(plane[0] ^ w_data[p*SIMD +: SIMD])));
             end
             acc_next[p] = (first1 ? '0 : acc[p]) + sum;
         end
