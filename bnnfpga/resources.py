@@ -491,9 +491,11 @@ def synthesize(sources: Dict[str, str], top: str, params: Optional[Dict[str, int
         raise YosysError(f"yosys not found ({YOSYS}); set BNNFPGA_YOSYS or install yosys")
     with tempfile.TemporaryDirectory(prefix="bnnfpga-yosys-") as d:
         names = []
-        for name, text in sources.items():
+        for name, text in sources.items():  # sources may include data files, e.g. mem/*.mem for $readmemh
+            (Path(d) / name).parent.mkdir(parents=True, exist_ok=True)
             (Path(d) / name).write_text(text)
-            names.append(name)
+            if name.endswith((".sv", ".v")):
+                names.append(name)
         script = yosys_script(names, top, params)
         try:
             res = subprocess.run([YOSYS, "-q", "-p", script.replace("\n", " ")], cwd=d, capture_output=True,

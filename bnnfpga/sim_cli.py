@@ -39,6 +39,11 @@ def add_folding_args(p) -> None:
         p.add_argument("--board", default="pynq-z2", help="board whose LUT/BRAM budget the optimizer respects (default pynq-z2)")
 
 
+# The overlay's `sim` runtime folds a bare model (no overlay metadata) to this many cycles per
+# frame: a small, quick-to-build Verilator model; `build` records the optimizer's folding instead.
+DEFAULT_TARGET_CYCLES = 32768
+
+
 def resolve_folding(net, args):
     """The folding the user asked for: a file, a per-layer cycle target, or the optimizer's choice."""
     from . import folding as fo

@@ -124,6 +124,7 @@ def mvtu_design(mode: str, fan_in: int, channels: int, pe: int, simd: int, seed:
     meta = json.loads(files["design.json"])
     module = meta["layer_modules"]["L"]
     srcs = {"bnn_mvtu.sv": files["rtl/bnn_mvtu.sv"], f"{module}.sv": files[f"rtl/{module}.sv"]}
+    srcs.update({k: v for k, v in files.items() if k.startswith("mem/")})  # $readmemh ROM files
     layer = layers[0] if mode == "fix" else layers[1]
     return srcs, module, R.mvtu_params(net, layer, LayerFold(pe, simd))
 
