@@ -212,6 +212,11 @@ def mvtu_params(net: Network, layer, fold: LayerFold) -> Dict[str, int]:
 def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> List[StageSpec]:
     """The pipeline's stages with their parameters (same chain as ``rtl.backend.plan``,
     without building weight words, so it is cheap enough for the optimizer)."""
+    if net.is_graph:
+        from .folding import FoldingError
+
+        raise FoldingError(f"network '{net.name}' is a graph (shortcut connections): the resource model and the "
+                           "folding optimizer handle chains only so far; pass --folding FILE or --target-cycles N")
     sp = net.input
     qw = sp.bits
     n0 = sp.height * sp.width * sp.channels

@@ -158,6 +158,9 @@ def _weight_mem(L: LayerRTL) -> str:
 def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth: Optional[int] = None,
          runtime_params: bool = False):
     """The stage chain and per-layer modules (no text yet)."""
+    if net.is_graph:
+        raise RTLError(f"network '{net.name}' is a graph (shortcut connections): the RTL backend supports chains only "
+                       "so far; the HLS backend (bnnfpga compile) supports graphs")
     net.validate()
     fold_mod.check(net, folding)
     if runtime_params:
