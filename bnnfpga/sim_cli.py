@@ -123,7 +123,8 @@ def _sim(args) -> int:
         raise UserError(f"--top-k must be in [1, {net.num_classes}], got {args.top_k}")
     mod = importlib.import_module(BACKENDS[args.backend])
     t0 = time.perf_counter()
-    scores = mod.simulate(net, images, fold, top_k=args.top_k, workdir=args.workdir)
+    extra = {"result": {}} if args.backend == "rtl" else {}
+    scores = mod.simulate(net, images, fold, top_k=args.top_k, workdir=args.workdir, **extra)
     dt = time.perf_counter() - t0
     golden = GoldenModel(net).run(images)
     ok = scores.shape == golden.shape and bool(np.array_equal(scores, golden))
@@ -132,4 +133,10 @@ def _sim(args) -> int:
     bad = int((scores != golden).any(axis=1).sum()) if scores.shape == golden.shape else len(images)
     print(f"sim {args.backend}: {len(images)} images of {net.name} in {dt:.2f} s; "
           + ("matches the golden model (every score)" if ok else f"MISMATCH with the golden model on {bad} images"))
+    m = extra.get("result")
+    if m:
+        cpf = m.get("cycles_per_frame")
+        measured = f"{cpf:.1f}" if cpf is not None else "n/a (fewer than 3 frames)"
+        print(f"cycles per frame: measured {measured}, analytical {m.get('analytical_cycles')}; "
+              f"first-frame latency {m.get('latency_cycles')} cycles")
     return 0 if ok else 1
