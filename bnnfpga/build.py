@@ -29,8 +29,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +39,7 @@ from . import folding as fo
 from . import metadata as md
 from .boards import Board
 from .ir import Network, sanitize_identifier
+from .outdir import write_tree
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "overlays" / "templates"
 MARKER = ".bnnfpga-overlay"
@@ -190,48 +189,8 @@ def write_atomic(files: Dict[str, Union[str, bytes]], out_dir, work: Optional[Ca
     An existing ``out_dir`` is replaced only when it is empty or an earlier bnnfpga overlay
     (it holds the marker).  If writing or ``work`` fails, ``out_dir`` is left as it was; the
     failed folder is kept as ``<out_dir>.failed`` (for its logs) when ``work`` raised."""
-    out = Path(out_dir)
-    if out.exists():
-        if not out.is_dir():
-            raise BuildError(f"{out}: exists and is not a folder")
-        if any(out.iterdir()) and not (out / MARKER).exists():
-            raise BuildError(f"{out}: folder exists and is not a bnnfpga overlay; refusing to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
-    old = None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        for rel, data in files.items():
-            p = tmp / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(data, bytes):
-                p.write_bytes(data)
-            else:
-                p.write_text(data, encoding="utf-8", newline="\n")
-        os.chmod(tmp / "project" / "build.sh", 0o755 & ~umask) if (tmp / "project" / "build.sh").exists() else None
-        if work is not None:
-            try:
-                work(tmp)
-            except BaseException:
-                failed = out.with_name(out.name + ".failed")
-                shutil.rmtree(failed, ignore_errors=True)
-                os.rename(tmp, failed)
-                raise
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=str(out.parent)))
-            os.rmdir(old)
-            os.rename(out, old)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists() and not out.exists():
-            os.rename(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return out
+    return write_tree(files, out_dir, marker=MARKER, what="bnnfpga overlay", error=BuildError, work=work,
+                      executables=("project/build.sh",))
 
 
 # --------------------------------------------------------------------- running the tools

@@ -9,11 +9,7 @@ disagree) with the analytical cycles per frame of every stage.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Union
@@ -25,6 +21,7 @@ from .. import folding as fo
 from ..folding import FoldingError, LayerFold
 from ..golden import GoldenModel, label_select
 from ..ir import Conv2D, Dense, IRError, MaxPool2D, Network, acc_bits, infer_shapes, sanitize_identifier
+from ..outdir import write_tree
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "hls_templates"
 STATIC_FILES = {"bnn_library.h": "bnn_library.h", "bnn_tb.h": "bnn_tb.h", "csim_include/hls_stream.h": "hls_stream.h"}
@@ -431,39 +428,7 @@ def write_project(files: Dict[str, Union[str, bytes]], out_dir) -> Path:
     An existing out_dir is replaced only when it is empty or an earlier bnnfpga HLS
     project (it holds the marker file); on any error nothing is left behind.
     """
-    out = Path(out_dir)
-    if out.exists():
-        if not out.is_dir():
-            raise BackendError(f"{out}: exists and is not a folder")
-        if any(out.iterdir()) and not (out / MARKER).exists():
-            raise BackendError(f"{out}: folder exists and is not a bnnfpga HLS project; refusing to overwrite it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
-    old = None
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        for rel, data in files.items():
-            p = tmp / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(data, bytes):
-                p.write_bytes(data)
-            else:
-                p.write_text(data, encoding="utf-8", newline="\n")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=str(out.parent)))
-            os.rmdir(old)
-            os.rename(out, old)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists() and not out.exists():
-            os.rename(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return out
+    return write_tree(files, out_dir, marker=MARKER, what="bnnfpga HLS project", error=BackendError)
 
 
 def compile_project(net: Network, folding: Dict[str, LayerFold], out_dir, **kw) -> Plan:

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -29,6 +26,7 @@ from .. import folding as fold_mod
 from ..cli import UserError
 from ..folding import LayerFold, stage_cycles
 from ..ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, sanitize_identifier
+from ..outdir import write_tree
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "rtl_templates"
 STATIC_MODULES = ["bnn_fifo.sv", "bnn_dwc.sv", "bnn_input.sv", "bnn_swg.sv", "bnn_maxpool.sv",
@@ -288,22 +286,4 @@ def design_hash(files: Dict[str, str]) -> str:
 
 def write_design(files: Dict[str, str], out_dir) -> Path:
     """Write the files into ``out_dir`` atomically: a complete new folder replaces the old one."""
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        for rel, text in files.items():
-            p = tmp / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(text)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "d")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return write_tree(files, out_dir, what="bnnfpga RTL design", error=RTLError)
