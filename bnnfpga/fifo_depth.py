@@ -95,9 +95,26 @@ def _prog(n: int, nin: int, nout: int):
 
 
 def prog_input(nbytes: int, simd: int):
-    """bnn_input: one byte per cycle, a 64-bit beat read every 8 bytes, a word out every SIMD bytes."""
-    i = np.arange(nbytes)
-    return (i % 8 == 0)[:, None], (i % simd == simd - 1)[:, None]
+    """bnn_input: per cycle at most one 64-bit beat in and one SIMD-lane word out (a word leaves
+    once SIMD bytes are buffered; a beat is read while at most SIMD bytes wait)."""
+    beats_total, words_total = -(-nbytes // 8), nbytes // simd
+    rd, wr = [], []
+    have = beats = words = 0
+    left = nbytes
+    while words < words_total:
+        w = have >= simd
+        if w:
+            have -= simd
+            words += 1
+        r = beats < beats_total and have <= simd
+        if r:
+            n = min(left, 8)
+            have += n
+            left -= n
+            beats += 1
+        rd.append(r)
+        wr.append(w)
+    return np.array(rd)[:, None], np.array(wr)[:, None]
 
 
 def prog_swg(k: int, h: int, w: int, cf: int, pad: int):

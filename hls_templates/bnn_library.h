@@ -123,24 +123,38 @@ struct bnn_dot<SIMD, 1> {
 // ---------------------------------------------------------------------------
 // Input: a frame of NBYTES raw uint8 pixels, 8 per 64-bit beat (byte i in bits
 // [8*(i%8)+7 : 8*(i%8)] of beat i/8, last beat zero-padded).  Emits words of
-// SIMD signed lanes of QB bits, q = p - ZP.  One byte per cycle.
+// SIMD signed lanes of QB bits, q = p - ZP.  Every cycle takes in at most one
+// beat and sends out at most one word (SIMD divides NBYTES), so a frame takes
+// about max(beats, words) cycles.
 template <unsigned NBYTES, unsigned SIMD, unsigned QB, int ZP, class AxisIn>
 void bnn_input(hls::stream<AxisIn>& in, hls::stream<ap_uint<SIMD * QB> >& out, unsigned frames) {
-  ap_uint<64> beat = 0;
-  ap_uint<SIMD * QB> word = 0;
-  unsigned lane = 0;
+  const unsigned BEATS = (NBYTES + 7) / 8;
+  const unsigned WORDS = NBYTES / SIMD;
   for (unsigned f = 0; f < frames; f++) {
-    for (unsigned i = 0; i < NBYTES; i++) {
+    ap_uint<8 * (SIMD + 8)> buf = 0;  // bytes waiting, the oldest in the low bits
+    unsigned have = 0, beats = 0, words = 0, left = NBYTES;
+    while (words < WORDS) {
 #pragma HLS PIPELINE II=1
-      if (i % 8 == 0) beat = in.read().data;
-      ap_uint<8> p = beat(8 * (i % 8) + 7, 8 * (i % 8));
-      ap_int<QB> q = (int)p - ZP;
-      word(QB * lane + QB - 1, QB * lane) = q;
-      if (lane == SIMD - 1) {
+      if (have >= SIMD) {
+        ap_uint<SIMD * QB> word = 0;
+        for (unsigned l = 0; l < SIMD; l++) {
+#pragma HLS UNROLL
+          ap_uint<8> p = buf(8 * l + 7, 8 * l);
+          ap_int<QB> q = (int)p - ZP;
+          word(QB * l + QB - 1, QB * l) = q;
+        }
         out.write(word);
-        lane = 0;
-      } else {
-        lane++;
+        buf >>= 8 * SIMD;
+        have -= SIMD;
+        words++;
+      }
+      if (beats < BEATS && have <= SIMD) {
+        ap_uint<8 * (SIMD + 8)> beat = in.read().data;
+        buf |= beat << (8 * have);
+        unsigned n = left < 8 ? left : 8;
+        have += n;
+        left -= n;
+        beats++;
       }
     }
   }

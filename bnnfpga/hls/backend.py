@@ -210,9 +210,9 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
     stages.append(Stage(
         "input", "", "input: AXI4-Stream bytes -> q = p - zero_point",
         [f"{in_bytes} bytes per frame ({_shape(sp.shape)}, HxWxC) in {-(-in_bytes // 8)} 64-bit beats",
-         f"q = p - {sp.zero_point}, {qb}-bit signed; {s0} lanes per word (first layer's SIMD); one byte per cycle"],
+         f"q = p - {sp.zero_point}, {qb}-bit signed; {s0} lanes per word (first layer's SIMD); one beat in and one word out per cycle"],
         f"bnn_input<{in_bytes}, {s0}, {qb}, {sp.zero_point}, axis_in_t>(s_axis, {cur}, frames)",
-        cur, f"ap_uint<{s0 * qb}>", in_bytes, _shape(sp.shape), "", str(s0)))
+        cur, f"ap_uint<{s0 * qb}>", input_cycles(in_bytes, s0), _shape(sp.shape), "", str(s0)))
 
     for li, (layer, (ishape, oshape)) in enumerate(zip(net.layers, infer_shapes(net))):
         ident = ids[layer.name]
@@ -420,6 +420,13 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
     files["tv/expected_words.bin"] = expected_words(scores, label_select(scores, top_k)).tobytes()
     files[MARKER] = f"bnnfpga {__version__} HLS project of network '{safe_text(net.name)}'\n"
     return dict(sorted(files.items()))
+
+
+def input_cycles(nbytes: int, simd: int) -> int:
+    """Cycles per frame of bnn_input: about max(64-bit beats, SIMD-lane words)."""
+    from ..fifo_depth import prog_input
+
+    return len(prog_input(nbytes, simd)[0])
 
 
 def write_project(files: Dict[str, Union[str, bytes]], out_dir) -> Path:

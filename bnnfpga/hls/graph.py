@@ -33,7 +33,7 @@ from .. import fifo_depth as fd
 from .. import folding as fo
 from ..folding import LayerFold
 from ..ir import Add, Concat, Conv2D, Dense, MaxPool2D, Network, Threshold, acc_bits, graph_shapes, range_bits, value_ranges
-from .backend import MAX_AP_WIDTH, BackendError, ParamBlock, Plan, Stage, _rows, _shape, layer_idents, safe_text
+from .backend import MAX_AP_WIDTH, BackendError, ParamBlock, Plan, Stage, _rows, _shape, input_cycles, layer_idents, safe_text
 
 HLS_SLACK = 16  # words added to every deep FIFO's formula depth in the generated pragmas
 
@@ -84,9 +84,9 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runt
     widths.append(s0 * qb)
     add_stage(Stage("input", "", "input: AXI4-Stream bytes -> q = p - zero_point",
                     [f"{in_bytes} bytes per frame ({_shape(sp.shape)}, HxWxC) in {-(-in_bytes // 8)} 64-bit beats",
-                     f"q = p - {sp.zero_point}, {qb}-bit signed; {s0} lanes per word (first layer's SIMD); one byte per cycle"],
+                     f"q = p - {sp.zero_point}, {qb}-bit signed; {s0} lanes per word (first layer's SIMD); one beat in and one word out per cycle"],
                     f"bnn_input<{in_bytes}, {s0}, {qb}, {sp.zero_point}, axis_in_t>(s_axis, s_input, frames)",
-                    "s_input", f"ap_uint<{s0 * qb}>", in_bytes, _shape(sp.shape), "", str(s0)),
+                    "s_input", f"ap_uint<{s0 * qb}>", input_cycles(in_bytes, s0), _shape(sp.shape), "", str(s0)),
               [fd.SOURCE], ["s_input"], fd.prog_input(in_bytes, s0))
     info["s_input"] = (s0, qb)
     copies["@image"] = ["s_input"]
