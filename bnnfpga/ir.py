@@ -267,6 +267,43 @@ def sanitize_identifier(name: str, used: Optional[set] = None) -> str:
     return s
 
 
+def layer_out_shape(layer, shape: Tuple[int, ...], where: str) -> Tuple[int, ...]:
+    """Output shape of a dense, convolution or max-pool layer on an input of ``shape``
+    (the shape rules shared by chains and graphs); IRError naming ``where`` otherwise."""
+    if isinstance(layer, Dense):
+        n = int(np.prod(shape))
+        if n != layer.in_features:
+            raise IRError(f"{where}: in_features={layer.in_features} but its input has {n} values (shape {shape})")
+        return (layer.out_features,)
+    if isinstance(layer, Conv2D):
+        if len(shape) != 3:
+            raise IRError(f"{where}: convolution needs an (H, W, C) input, got shape {shape}")
+        h, w, c = shape
+        if c != layer.in_channels:
+            raise IRError(f"{where}: in_channels={layer.in_channels} but its input has {c} channels")
+        if layer.stride != 1:
+            raise IRError(f"{where}: stride {layer.stride} is not supported (only 1)")
+        if layer.padding == "same":
+            if layer.kernel % 2 != 1:
+                raise IRError(f"{where}: 'same' padding needs an odd kernel, got {layer.kernel}")
+            return (h, w, layer.out_channels)
+        if layer.padding == "valid":
+            if h < layer.kernel or w < layer.kernel:
+                raise IRError(f"{where}: kernel {layer.kernel} larger than input {h}x{w}")
+            return (h - layer.kernel + 1, w - layer.kernel + 1, layer.out_channels)
+        raise IRError(f"{where}: field 'padding' must be 'valid' or 'same', got {layer.padding!r}")
+    if isinstance(layer, MaxPool2D):
+        if len(shape) != 3:
+            raise IRError(f"{where}: max-pool needs an (H, W, C) input, got shape {shape}")
+        h, w, c = shape
+        if layer.kernel != layer.stride:
+            raise IRError(f"{where}: max-pool kernel {layer.kernel} != stride {layer.stride} is not supported")
+        if h % layer.kernel or w % layer.kernel:
+            raise IRError(f"{where}: max-pool {layer.kernel} does not divide input {h}x{w}")
+        return (h // layer.kernel, w // layer.kernel, c)
+    raise IRError(f"{where}: unknown layer type {type(layer).__name__}")
+
+
 def infer_shapes(net: Network):
     """Walk the chain: returns per layer (in_shape, out_shape).
 
@@ -279,39 +316,7 @@ def infer_shapes(net: Network):
     shape: Tuple[int, ...] = net.input.shape
     out = []
     for i, layer in enumerate(net.layers):
-        where = f"layer {i} '{layer.name}'"
-        if isinstance(layer, Dense):
-            n = int(np.prod(shape))
-            if n != layer.in_features:
-                raise IRError(f"{where}: in_features={layer.in_features} but its input has {n} values (shape {shape})")
-            new = (layer.out_features,)
-        elif isinstance(layer, Conv2D):
-            if len(shape) != 3:
-                raise IRError(f"{where}: convolution needs an (H, W, C) input, got shape {shape}")
-            h, w, c = shape
-            if c != layer.in_channels:
-                raise IRError(f"{where}: in_channels={layer.in_channels} but its input has {c} channels")
-            if layer.stride != 1:
-                raise IRError(f"{where}: stride {layer.stride} is not supported (only 1)")
-            if layer.padding == "same":
-                if layer.kernel % 2 != 1:
-                    raise IRError(f"{where}: 'same' padding needs an odd kernel, got {layer.kernel}")
-                new = (h, w, layer.out_channels)
-            else:
-                if h < layer.kernel or w < layer.kernel:
-                    raise IRError(f"{where}: kernel {layer.kernel} larger than input {h}x{w}")
-                new = (h - layer.kernel + 1, w - layer.kernel + 1, layer.out_channels)
-        elif isinstance(layer, MaxPool2D):
-            if len(shape) != 3:
-                raise IRError(f"{where}: max-pool needs an (H, W, C) input, got shape {shape}")
-            h, w, c = shape
-            if layer.kernel != layer.stride:
-                raise IRError(f"{where}: max-pool kernel {layer.kernel} != stride {layer.stride} is not supported")
-            if h % layer.kernel or w % layer.kernel:
-                raise IRError(f"{where}: max-pool {layer.kernel} does not divide input {h}x{w}")
-            new = (h // layer.kernel, w // layer.kernel, c)
-        else:
-            raise IRError(f"{where}: unknown layer type {type(layer).__name__}")
+        new = layer_out_shape(layer, shape, f"layer {i} '{layer.name}'")
         out.append((shape, new))
         shape = new
     return out
@@ -480,29 +485,7 @@ def graph_shapes(net: Network) -> GraphShapes:
         if isinstance(layer, (Dense, Conv2D)):
             if i > 0 and kin[0] != "bits":
                 raise IRError(f"{where}: a compute layer reads bits, but '{ins[0]}' is an {kin[0]} stream")
-            if isinstance(layer, Dense):
-                n = int(np.prod(s0))
-                if n != layer.in_features:
-                    raise IRError(f"{where}: in_features={layer.in_features} but its input has {n} values (shape {s0})")
-                new = (layer.out_features,)
-            else:
-                if len(s0) != 3:
-                    raise IRError(f"{where}: convolution needs an (H, W, C) input, got shape {s0}")
-                h, w, c = s0
-                if c != layer.in_channels:
-                    raise IRError(f"{where}: in_channels={layer.in_channels} but its input has {c} channels")
-                if layer.stride != 1:
-                    raise IRError(f"{where}: stride {layer.stride} is not supported (only 1)")
-                if layer.padding == "same":
-                    if layer.kernel % 2 != 1:
-                        raise IRError(f"{where}: 'same' padding needs an odd kernel, got {layer.kernel}")
-                    new = (h, w, layer.out_channels)
-                elif layer.padding == "valid":
-                    if h < layer.kernel or w < layer.kernel:
-                        raise IRError(f"{where}: kernel {layer.kernel} larger than input {h}x{w}")
-                    new = (h - layer.kernel + 1, w - layer.kernel + 1, layer.out_channels)
-                else:
-                    raise IRError(f"{where}: field 'padding' must be 'valid' or 'same', got {layer.padding!r}")
+            new = layer_out_shape(layer, s0, where)
             if layer is net.layers[-1] and layer.thresholds is None:
                 kind = "scores"
             else:
@@ -510,14 +493,7 @@ def graph_shapes(net: Network) -> GraphShapes:
         elif isinstance(layer, MaxPool2D):
             if kin[0] != "bits":
                 raise IRError(f"{where}: max-pool reads bits, but '{ins[0]}' is an {kin[0]} stream")
-            if len(s0) != 3:
-                raise IRError(f"{where}: max-pool needs an (H, W, C) input, got shape {s0}")
-            h, w, c = s0
-            if layer.kernel != layer.stride:
-                raise IRError(f"{where}: max-pool kernel {layer.kernel} != stride {layer.stride} is not supported")
-            if h % layer.kernel or w % layer.kernel:
-                raise IRError(f"{where}: max-pool {layer.kernel} does not divide input {h}x{w}")
-            new, kind = (h // layer.kernel, w // layer.kernel, c), "bits"
+            new, kind = layer_out_shape(layer, s0, where), "bits"
         elif isinstance(layer, Add):
             for n, k in zip(ins, kin):
                 if k != "int":
