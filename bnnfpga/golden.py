@@ -153,28 +153,17 @@ class GoldenModel:
         x = net.input.quantize(images)  # (N, H, W, C) int32
         traces: List[LayerTrace] = []
         for layer in net.layers:
-            n_img = x.shape[0]
             if isinstance(layer, MaxPool2D):
                 k = layer.kernel
                 nb, h, w, c = x.shape
                 x = x.reshape(nb, h // k, k, w // k, k, c).max(axis=(2, 4))
                 traces.append(LayerTrace(layer.name, None, x))
                 continue
-            if isinstance(layer, Conv2D):
-                pad_value = 0  # q = 0 for fixed input; bit 0 (= -1) for binary maps
-                cols = im2col(x, layer.kernel, layer.pad, pad_value)
-                shp = cols.shape[:3]
-                acc = self._accumulate(layer, cols.reshape(-1, cols.shape[-1])).reshape(shp + (layer.out_channels,))
-            else:
-                acc = self._accumulate(layer, x.reshape(n_img, -1))
-            if layer.thresholds is not None:
-                out = layer.thresholds.apply(acc)
-            elif layer.input_kind == "fixed":
-                out = acc.astype(np.int32)
-            else:
-                out = (2 * acc - layer.fan_in).astype(np.int32)
-            traces.append(LayerTrace(layer.name, acc, out))
-            x = out
+            t = self._compute(layer, x)
+            if layer.thresholds is None:  # the chain's last layer: int32 scores
+                t.out = t.out.astype(np.int32)
+            traces.append(t)
+            x = t.out
         return traces
 
     def run(self, images: np.ndarray, batch: int = 256, progress: bool = False) -> np.ndarray:
