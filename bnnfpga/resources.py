@@ -38,6 +38,7 @@ import numpy as np
 
 from .folding import LayerFold, check
 from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes
+from .rtl.backend import _clog2, signed_bits  # the RTL generator's own width rules
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "resource_calibration.json"
 
@@ -186,17 +187,6 @@ class StageSpec:
     params: Dict[str, int]
     in_w: int
     fifo_depth: int = 4
-
-
-def _clog2(n: int) -> int:
-    return max(1, int(n - 1).bit_length())
-
-
-def signed_bits(lo: int, hi: int) -> int:
-    n = 2
-    while lo < -(1 << (n - 1)) or hi > (1 << (n - 1)) - 1:
-        n += 1
-    return n
 
 
 def mvtu_params(net: Network, layer, fold: LayerFold) -> Dict[str, int]:
