@@ -6,7 +6,7 @@ images, and laid out by the HLS backend at one common cycles-per-frame target: c
 frame, PE x SIMD lanes, shortcut FIFO bits (the analytical depths of bnnfpga.fifo_depth) and a
 cycle-accurate simulation of the FIFO-sized pipeline (bounded FIFOs, back-pressure).
 
-    python benchmarks/bench_shortcut.py --data-root ../shared/data [--epochs 2] [--threads 2] [--csim]
+    python benchmarks/bench_shortcut.py --data-root ../shared/data [--epochs 2] [--threads 2] [--device cuda] [--csim]
 
 Caveats printed with the table: few epochs on 2 shared CPU cores are far from converged
 accuracies; no synthesis here (no LUT/BRAM figures: those need the RTL backend's yosys flow).
@@ -61,6 +61,7 @@ def main():
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--train-images", type=int, default=60000)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="torch device for training (cpu, cuda); export and checks run on the CPU")
     p.add_argument("--target-cycles", type=int, default=50000)
     p.add_argument("--models", default="chain,resnet,densenet")
     p.add_argument("--out", default="bench_shortcut_out")
@@ -74,7 +75,8 @@ def main():
         torch.manual_seed(0)
         model = zoo.build(arch, input_shape=[1, 28, 28], classes=10, **kw)
         n = min(args.train_images, len(ds.x_train))
-        cfg = TrainConfig(epochs=args.epochs, batch_size=100, lr=3e-3, lr_end=3e-4, threads=args.threads)
+        cfg = TrainConfig(epochs=args.epochs, batch_size=100, lr=3e-3, lr_end=3e-4, threads=args.threads,
+                          device=args.device)
         res = train(model, ds.x_train[:n], ds.y_train[:n], cfg, progress=False)
         net = export.to_ir(model, (1, 28, 28), name=key, classes=list(ds.classes))
         path = modelfile.save(net, Path(args.out) / f"{key}.bnn")
@@ -109,7 +111,7 @@ def main():
             print(pl.fifo_table(), flush=True)
     print()
     print(f"Fashion-MNIST, {min(args.train_images, len(ds.x_train))} training images, {args.epochs} epochs, batch 100, "
-          f"Adam 3e-3 -> 3e-4, {args.threads} CPU threads; accuracy of the golden model on the 10,000 test images; "
+          f"Adam 3e-3 -> 3e-4, device {args.device}, {args.threads} CPU threads; accuracy of the golden model on the 10,000 test images; "
           f"HLS folding for a target of {args.target_cycles} cycles/frame (fo.for_target)")
     hdr = (f"{'model':9} {'arch':16} {'weight bits':>11} {'layers':>6} {'train s':>8} {'test acc':>8} {'torch==golden':>13} "
            f"{'cycles/frame':>12} {'PExSIMD':>8} {'shortcut FIFO bits':>18} {'all deep FIFO bits':>18} "
