@@ -36,7 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .folding import LayerFold, check
+from .folding import LayerFold, check, swg_lanes
 from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes
 from .rtl.backend import _clog2, signed_bits  # the RTL generator's own width rules
 
@@ -212,6 +212,9 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
     n0 = sp.height * sp.width * sp.channels
     in_beats = -(-n0 // 8)
     out: List[StageSpec] = [StageSpec("input", "input", None, {"QW": qw}, 64)]
+    if sp.binarize_threshold is not None:  # bnn_input_bin: 8 bits per beat (costed as the input stage)
+        qw = 1
+        out[0].params = {"QW": 1, "BINARIZE": 1}
     st = {"ew": qw, "i": 8, "elems": n0, "lastn": n0 - (in_beats - 1) * 8}
 
     def convert(o: int, layer_name: Optional[str]):
@@ -230,7 +233,8 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
             continue
         f = folding[layer.name]
         p = mvtu_params(net, layer, f)
-        convert(f.simd, layer.name)
+        g = swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
+        convert(g, layer.name)
         if isinstance(layer, Conv2D):
             h, w, c = ishape
             k = layer.kernel
@@ -238,8 +242,11 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
             while r < 2 * k + 1:
                 r *= 2
             out.append(StageSpec("swg", f"swg {layer.name}", layer.name,
-                                 {"H": h, "W": w, "CW": c // f.simd, "WW": f.simd * st["ew"], "K": k,
-                                  "PAD": layer.pad, "R": r}, f.simd * st["ew"]))
+                                 {"H": h, "W": w, "CW": c // g, "WW": g * st["ew"], "K": k,
+                                  "PAD": layer.pad, "R": r}, g * st["ew"]))
+            if g != f.simd:  # window words of g lanes -> SIMD lanes (rtl.backend.plan does the same)
+                st["i"], st["lastn"] = g, g
+                convert(f.simd, layer.name)
         s = StageSpec(layer.kind, layer.name, layer.name, p, f.simd * st["ew"])
         if isinstance(layer, Dense):
             s.fifo_depth = max(4, min(p["SF"] + 2, 1024))

@@ -174,6 +174,11 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
     in_beats = -(-n0 // 8)
     stages: List[Stage] = [Stage("u_input", "bnn_input", [("QW", qw), ("ZERO_POINT", sp.zero_point)], 64, 8 * qw,
                                  f"input: {n0} bytes in {in_beats} beats -> q = pixel - {sp.zero_point}", kind="input")]
+    if sp.binarize_threshold is not None:  # one bit per pixel (pixel >= threshold)
+        qw = 1
+        stages[0] = Stage("u_input", "bnn_input_bin", [("THRESHOLD", int(sp.binarize_threshold))], 64, 8,
+                          f"input: {n0} bytes in {in_beats} beats -> bits (pixel >= {sp.binarize_threshold})",
+                          kind="input")
     cur_ew, cur_i, elems = qw, 8, n0
     lastn = n0 - (in_beats - 1) * 8
     nconv = [0]
@@ -205,7 +210,8 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         L = _layer_rtl(net, layer, shp, f, used)
         L.index, L.runtime = len(layers), bool(runtime_params)
         layers.append(L)
-        convert(f.simd, f"SIMD words for {layer.name}")
+        g = fold_mod.swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
+        convert(g, f"SIMD words for {layer.name}")
         if isinstance(layer, Conv2D):
             h, w, c = ishape
             k = layer.kernel
@@ -213,10 +219,13 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
             while r < 2 * k + 1:
                 r *= 2
             stages.append(Stage(f"u_swg_{L.module[6:]}", "bnn_swg",
-                                [("H", h), ("W", w), ("CW", c // f.simd), ("WW", f.simd * cur_ew), ("K", k),
+                                [("H", h), ("W", w), ("CW", c // g), ("WW", g * cur_ew), ("K", k),
                                  ("PAD", layer.pad), ("R", r)],
-                                f.simd * cur_ew, f.simd * cur_ew,
+                                g * cur_ew, g * cur_ew,
                                 f"sliding window {k}x{k} '{layer.padding}' over {ishape} for {layer.name}", kind="swg"))
+            if g != f.simd:  # SIMD divides K*K*C_in but not C_in: pack the window's g-lane words
+                cur_i, lastn, elems = g, g, oshape[0] * oshape[1] * layer.fan_in
+                convert(f.simd, f"window words for {layer.name} (SIMD runs across kernel positions)")
         stages.append(Stage(f"u_{L.module}", L.module, [], f.simd * cur_ew, f.pe * L.obw,
                             f"{L.kind} '{layer.name}' {ishape} -> {oshape} PE={f.pe} SIMD={f.simd}", kind=L.kind,
                             params_port=bool(runtime_params)))
@@ -245,7 +254,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     stages, layers, in_beats = plan(net, folding, top_k, fifo_depth, runtime_params)
     env = _env()
     files: Dict[str, str] = {}
-    for name in STATIC_MODULES:
+    modules = STATIC_MODULES + (["bnn_input_bin.sv"] if net.input.binarize_threshold is not None else [])
+    for name in modules:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")
     for L in layers:
@@ -255,7 +265,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
         net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,
         in_beats=in_beats, out_words=net.num_classes + top_k, runtime=bool(runtime_params))
-    order = [f"rtl/{n}" for n in STATIC_MODULES] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
+    order = [f"rtl/{n}" for n in modules] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
     files["files.f"] = "".join(p + "\n" for p in order)
     meta = {
         "generator": "bnnfpga.rtl", "generator_version": GENERATOR_VERSION, "network": net.name, "top": TOP,
@@ -268,6 +278,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
                     "fifo_depth": s.fifo_depth, "comment": s.comment} for s in stages],
         "layer_modules": {L.name: L.module for L in layers},
     }
+    if net.input.binarize_threshold is not None:
+        meta["binarize_threshold"] = int(net.input.binarize_threshold)
     files["design.json"] = json.dumps(meta, indent=2, sort_keys=True) + "\n"
     return files
 
