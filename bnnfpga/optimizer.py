@@ -27,7 +27,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import boards as boards_mod
-from .folding import (FoldingError, LayerFold, check, divisors, layer_cycles, simd_base, stage_cycles)
+from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, layer_cycles, simd_base, simd_options,
+                      stage_cycles)
 from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, infer_shapes
 from .resources import Resources, ResourceModel, place_ram, stage_specs
 
@@ -144,17 +145,19 @@ def _layer_candidates(net: Network, model: ResourceModel, top_k: int) -> Dict[st
     for layer in net.compute_layers():
         cands = []
         for pe in divisors(layer.out_channels):
-            for simd in divisors(simd_base(layer)):
+            for simd in simd_options(net, layer):
                 f = LayerFold(pe, simd)
-                specs = [s for s in stage_specs(net, {**{l.name: LayerFold(1, 1) for l in net.compute_layers()},
-                                                      layer.name: f}, top_k) if s.layer == layer.name
-                         and s.kind in ("swg", "conv", "dense")]
+                own = [s for s in stage_specs(net, {**{l.name: LayerFold(1, 1) for l in net.compute_layers()},
+                                                    layer.name: f}, top_k) if s.layer == layer.name]
+                # the layer's window generator and MVTU, and the width converter between them (SIMD not dividing C_in)
+                first = next((i for i, s in enumerate(own) if s.kind in ("swg", "conv", "dense")), len(own))
+                specs = own[first:]
                 res = Resources()
                 for s in specs:
                     r, _ = model.stage(s)
                     fr, _ = model.fifo(s.in_w, s.fifo_depth)
                     res = res + r + fr
-                cands.append(_Cand(f, layer_cycles(net, layer, f), res, pe * simd))
+                cands.append(_Cand(f, fold_cycles(net, layer, f), res, pe * simd))
         out[layer.name] = cands
     return out
 
@@ -341,9 +344,11 @@ BNN_PYNQ_CYCLES = {"cnv": 32768, "lfc": 512}
 BNN_PYNQ_LANES = {"cnv": 2272, "lfc": 4608}
 
 
-def bnn_pynq_network(name: str, seed: int = 0) -> Network:
+def bnn_pynq_network(name: str, seed: int = 0, binarize_threshold: Optional[int] = None) -> Network:
     """BNN-PYNQ's CNV (3x32x32, valid 3x3 convs 64-64-MP-128-128-MP-256-256, FC 512-512-10)
-    or LFC (784-1024-1024-1024-10) shape with random weights and thresholds."""
+    or LFC (784-1024-1024-1024-10) shape with random weights and thresholds.
+    ``binarize_threshold``: binarized input pixels (p >= t), as BNN-PYNQ's LFC reads MNIST;
+    the first layer is then an XNOR layer."""
     rng = np.random.default_rng(seed)
     bits = lambda m, n: rng.integers(0, 2, (m, n), dtype=np.uint8)  # noqa: E731
     layers = []
@@ -367,7 +372,11 @@ def bnn_pynq_network(name: str, seed: int = 0) -> Network:
             n = m
     else:
         raise ValueError(f"unknown BNN-PYNQ network '{name}' (cnv, lfc)")
-    net = Network(f"{name}-w1a1-shape", spec, layers, classes=[str(i) for i in range(10)])
+    if binarize_threshold is not None:
+        spec.binarize_threshold = int(binarize_threshold)
+        layers[0].input_kind = "binary"
+    net = Network(f"{name}-w1a1-shape" + ("-binarized" if binarize_threshold is not None else ""), spec, layers,
+                  classes=[str(i) for i in range(10)])
     for layer in net.compute_layers()[:-1]:
         lo, hi = acc_range(net, layer)
         mid, span = (lo + hi) // 2, max(1, (hi - lo) // 16)
