@@ -45,6 +45,9 @@ class FoldingError(ValueError):
 class LayerFold:
     pe: int
     simd: int
+    # RTL: the last lut_pe PEs keep their weights in a LUT ROM (rom_style "logic") instead of
+    # block RAM, for weight bandwidth beyond the block RAMs' 72 bits per cycle each; 0 = none
+    lut_pe: int = 0
 
 
 @dataclass
@@ -105,6 +108,9 @@ def check(net: Network, folding: Dict[str, LayerFold]) -> Dict[str, LayerFold]:
             v = getattr(f, field)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise FoldingError(f"layer '{layer.name}': {field.upper()} must be a positive integer, got {v!r}")
+        lp = getattr(f, "lut_pe", 0)
+        if not isinstance(lp, int) or isinstance(lp, bool) or not 0 <= lp <= f.pe:
+            raise FoldingError(f"layer '{layer.name}': lut_pe must be an integer in [0, PE={f.pe}], got {lp!r}")
         if layer.out_channels % f.pe:
             raise FoldingError(f"layer '{layer.name}': PE={f.pe} does not divide its {layer.out_channels} output channels")
         base = simd_base(layer)
@@ -187,7 +193,8 @@ def for_target(net: Network, target_cycles: int) -> Dict[str, LayerFold]:
 
 
 def to_json(folding: Dict[str, LayerFold]) -> str:
-    return json.dumps({k: {"pe": v.pe, "simd": v.simd} for k, v in folding.items()}, indent=2, sort_keys=True) + "\n"
+    return json.dumps({k: {"pe": v.pe, "simd": v.simd, **({"lut_pe": v.lut_pe} if v.lut_pe else {})}
+                       for k, v in folding.items()}, indent=2, sort_keys=True) + "\n"
 
 
 def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
@@ -203,9 +210,9 @@ def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
         raise FoldingError(f"{p}: expected an object mapping layer names to {{'pe', 'simd'}}")
     out = {}
     for name, v in data.items():
-        if not isinstance(v, dict) or set(v) != {"pe", "simd"}:
-            raise FoldingError(f"{p}: layer '{name}': expected {{\"pe\": int, \"simd\": int}}, got {v!r}")
-        out[name] = LayerFold(v["pe"], v["simd"])
+        if not isinstance(v, dict) or not {"pe", "simd"} <= set(v) <= {"pe", "simd", "lut_pe"}:
+            raise FoldingError(f"{p}: layer '{name}': expected {{\"pe\": int, \"simd\": int}} (optional \"lut_pe\": int), got {v!r}")
+        out[name] = LayerFold(v["pe"], v["simd"], v.get("lut_pe", 0))
     if net is not None:
         check(net, out)
     return out

@@ -35,7 +35,8 @@ from .resources import Resources, ResourceModel, place_ram, stage_specs
 LUT_MARGIN = 0.85
 BRAM_MARGIN = 0.90
 # weights of (LUT, BRAM) in a layer's scalar cost, relative to the budget
-WEIGHTINGS = [(1.0, 1.0), (1.0, 0.25), (0.25, 1.0), (1.0, 0.05), (0.05, 1.0)]
+WEIGHTINGS = [(1.0, 1.0), (1.0, 0.25), (0.25, 1.0), (1.0, 0.05), (0.05, 1.0), (1.0, 0.5), (0.5, 1.0),
+              (1.0, 0.7), (0.7, 1.0), (1.0, 0.85), (0.85, 1.0)]
 
 
 @dataclass
@@ -136,10 +137,16 @@ class _Cand:
     lanes: int
 
 
-def _layer_candidates(net: Network, model: ResourceModel, top_k: int) -> Dict[str, List[_Cand]]:
+def _lut_pe_options(pe: int) -> List[int]:
+    """How many PEs may keep their weights in LUT ROM: up to eight steps from 1 to PE."""
+    return sorted({max(1, -(-pe * k // 8)) for k in range(1, 9)})
+
+
+def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: bool = False) -> Dict[str, List[_Cand]]:
     """Every legal folding of every compute layer with its cycles and the resources of its
     MVTU, window generator and input FIFO (converters depend on neighbours: left to the
-    exact pipeline estimate)."""
+    exact pipeline estimate).  ``lut_rom``: also the variants that move the weights of some
+    PEs from block RAM to LUT ROM (``LayerFold.lut_pe``), for BRAM-bound budgets."""
     out = {}
     shapes = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))
     for layer in net.compute_layers():
@@ -157,7 +164,15 @@ def _layer_candidates(net: Network, model: ResourceModel, top_k: int) -> Dict[st
                     r, _ = model.stage(s)
                     fr, _ = model.fifo(s.in_w, s.fifo_depth)
                     res = res + r + fr
-                cands.append(_Cand(f, fold_cycles(net, layer, f), res, pe * simd))
+                cyc = fold_cycles(net, layer, f)
+                cands.append(_Cand(f, cyc, res, pe * simd))
+                mv = specs[-1]
+                if lut_rom and any(m.kind == "bram" for m in model.mvtu(mv.params)[1][:1]):
+                    base = res + model.mvtu(mv.params)[0].scaled(-1)
+                    for lp in _lut_pe_options(pe):
+                        fl = LayerFold(pe, simd, lp)
+                        r, _ = model.mvtu({**mv.params, "LUTPE": lp})
+                        cands.append(_Cand(fl, cyc, base + r, pe * simd))
         out[layer.name] = cands
     return out
 
@@ -181,7 +196,7 @@ def _pick(cands: Sequence[_Cand], T: int, w: Tuple[float, float], budget: Budget
 class _Search:
     def __init__(self, net, model, budget, top_k):
         self.net, self.model, self.budget, self.top_k = net, model, budget, top_k
-        self.cands = _layer_candidates(net, model, top_k)
+        self.cands = _layer_candidates(net, model, top_k, lut_rom=budget.bram36 is not None)
         self.weightings = WEIGHTINGS if (budget.lut is not None or budget.bram36 is not None) else [(1.0, 0.0)]
         self.cache = {}
 
@@ -200,7 +215,7 @@ class _Search:
                 f[name] = c.fold
             if f is None:
                 continue
-            key = tuple(sorted((k, v.pe, v.simd) for k, v in f.items()))
+            key = tuple(sorted((k, v.pe, v.simd, v.lut_pe) for k, v in f.items()))
             if key in seen:
                 continue
             seen.add(key)
@@ -209,11 +224,40 @@ class _Search:
         self.cache[T] = outs
         return outs
 
+    def _repair(self, f, res, lanes):
+        """BRAM over, LUT not: move the weights of more PEs to LUT ROM (``lut_pe``), each step the
+        one that frees the most block RAM per LUT, until the BRAM fits or the LUTs run out."""
+        b = self.budget
+        by_fold = {name: {c.fold: c for c in cs} for name, cs in self.cands.items()}
+        f = dict(f)
+        for _ in range(256):
+            if b.fits(res, lanes) or (b.lut is not None and res.lut > b.lut):
+                break
+            best = None
+            for name, fold in f.items():
+                cur = by_fold[name].get(fold)
+                nxt = [c for c in by_fold[name].values() if c.fold.pe == fold.pe and c.fold.simd == fold.simd
+                       and c.fold.lut_pe > fold.lut_pe]
+                if cur is None or not nxt:
+                    continue
+                c = min(nxt, key=lambda c: c.fold.lut_pe)
+                db, dl = cur.res.bram36 - c.res.bram36, c.res.lut - cur.res.lut
+                if db > 0 and (best is None or dl / db < best[0]):
+                    best = (dl / db, name, c.fold)
+            if best is None:
+                break
+            f[best[1]] = best[2]
+            res = self.model.total(self.net, f, self.top_k)
+        return f, res, lanes
+
     def best_for(self, T: int):
         """(folding, res, lanes, fits): the cheapest pipeline for T that fits, else the least over budget."""
         opts = self.foldings_for(T)
         if not opts:
             return None
+        if self.budget.bram36 is not None and not any(self.budget.fits(o[1], o[2]) for o in opts):
+            opts = opts + [self._repair(*o) for o in opts
+                           if o[1].bram36 > self.budget.bram36 and (self.budget.lut is None or o[1].lut <= self.budget.lut)]
         fitting = [o for o in opts if self.budget.fits(o[1], o[2])]
         pool = fitting or opts
         lut_n = self.budget.lut or 50000.0

@@ -194,9 +194,12 @@ def mvtu_params(net: Network, layer, fold: LayerFold) -> Dict[str, int]:
     fixed = layer.input_kind == "fixed"
     scores = layer.thresholds is None
     lo, hi = acc_range(net, layer)
-    return {"PE": fold.pe, "SIMD": fold.simd, "SF": layer.fan_in // fold.simd, "NF": layer.out_channels // fold.pe,
-            "EW": net.input.bits if fixed else 1, "FIXED": int(fixed), "SCORES": int(scores),
-            "AW": signed_bits(lo - 1, hi + 1), "FANIN": layer.fan_in}
+    p = {"PE": fold.pe, "SIMD": fold.simd, "SF": layer.fan_in // fold.simd, "NF": layer.out_channels // fold.pe,
+         "EW": net.input.bits if fixed else 1, "FIXED": int(fixed), "SCORES": int(scores),
+         "AW": signed_bits(lo - 1, hi + 1), "FANIN": layer.fan_in}
+    if getattr(fold, "lut_pe", 0):
+        p["LUTPE"] = int(fold.lut_pe)
+    return p
 
 
 def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> List[StageSpec]:
@@ -277,7 +280,11 @@ RESOURCES = ["lut", "ff"]
 
 def mvtu_memories(p: Dict[str, int]) -> List[MemoryMap]:
     pe, simd, sf, nf = p["PE"], p["SIMD"], p["SF"], p["NF"]
-    mems = [place_rom("weights", sf * nf, pe * simd)]
+    lut_pe = p.get("LUTPE", 0)
+    mems = [place_rom("weights", sf * nf, (pe - lut_pe) * simd)]
+    if lut_pe:  # rom_style "logic": a LUT ROM whatever its size
+        mems.append(MemoryMap("weights (LUT ROM)", sf * nf, lut_pe * simd, "lut",
+                              luts=lut_rom_luts(sf * nf, lut_pe * simd), ffs=float(lut_pe * simd)))
     if not p["SCORES"]:
         mems.append(place_rom("thresholds", nf, pe * (p["AW"] + 1)))
     if nf > 1 and sf > 1:  # the input buffer is read only by output folds 1..NF-1
