@@ -17,6 +17,9 @@ Legal foldings:
     into SIMD-lane words (``swg_lanes``), and the window generator, at one
     g-lane word per cycle, is a stage of its own: ``Ho*Wo*K*K*C_in/g`` cycles.
     Graph networks keep SIMD | C_in.
+  * lut_pe (optional, 0 <= lut_pe <= PE): the RTL keeps the weights of the last
+    lut_pe PEs in a LUT ROM instead of block RAM (cycles unchanged; the HLS
+    backend leaves memory placement to the HLS tool and ignores it).
 
 The pipeline's cycles per frame is the slowest stage's (the stages run
 concurrently in a dataflow pipeline); the other stages are listed too.
