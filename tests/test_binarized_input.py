@@ -168,3 +168,11 @@ def test_lfc_binarized_first_layer_is_xnor():
     r_bin, r_fix = O.evaluate(lfc, f), O.evaluate(fixed, f)
     assert r_bin.cycles == r_fix.cycles
     assert r_bin.resources.lut < r_fix.resources.lut  # XNOR lanes instead of 8-bit add/subtract lanes
+
+
+def test_onnx_export_refuses_binarized_input():
+    pytest.importorskip("onnx")
+    from bnnfpga.onnx_export import to_onnx
+
+    with pytest.raises(ir.IRError, match="binarize_threshold"):
+        to_onnx(binarized_mlp(0))
