@@ -84,3 +84,19 @@ def test_lfc_binarized_meets_356633_fps_on_the_xc7z020():
     assert any(f.lut_pe for f in r.folding.values())
     t = O.optimize(lfc, "pynq-z2", target_fps=356633, lut_margin=0.9, bram_margin=0.9)
     assert t.feasible and t.frames_per_second >= 356633
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_lfc_binarized_chosen_folding_rtl_cycles():
+    """The binarized LFC's chosen folding (256 cycles/frame, fc0 weights partly in LUT ROM):
+    bit-exact in RTL co-simulation and the measured interval equals the optimizer's cycles."""
+    from bnnfpga import golden, random_net
+    from bnnfpga.rtl import cosim
+
+    lfc = O.bnn_pynq_network("lfc", binarize_threshold=128)
+    r = O.optimize(lfc, "pynq-z2", lut_margin=0.9, bram_margin=0.9)
+    images = random_net.random_images(np.random.default_rng(0), lfc, 6)
+    res = cosim.cosimulate(lfc, images, r.folding)
+    np.testing.assert_array_equal(res.scores, golden.run(lfc, images))
+    assert res.cycles_per_frame == pytest.approx(r.cycles, abs=1.0)
