@@ -194,9 +194,9 @@ def _pick(cands: Sequence[_Cand], T: int, w: Tuple[float, float], budget: Budget
 
 
 class _Search:
-    def __init__(self, net, model, budget, top_k):
+    def __init__(self, net, model, budget, top_k, lut_rom=True):
         self.net, self.model, self.budget, self.top_k = net, model, budget, top_k
-        self.cands = _layer_candidates(net, model, top_k, lut_rom=budget.bram36 is not None)
+        self.cands = _layer_candidates(net, model, top_k, lut_rom=lut_rom and budget.bram36 is not None)
         self.weightings = WEIGHTINGS if (budget.lut is not None or budget.bram36 is not None) else [(1.0, 0.0)]
         self.cache = {}
 
@@ -298,10 +298,13 @@ def _over_message(budget: Budget, res: Resources, lanes: int, what: str) -> Tupl
 
 def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, clock_mhz: Optional[float] = None,
              budget: Optional[Budget] = None, lanes: Optional[int] = None, lut_margin: float = LUT_MARGIN,
-             bram_margin: float = BRAM_MARGIN, model: Optional[ResourceModel] = None, top_k: int = 1) -> FoldResult:
+             bram_margin: float = BRAM_MARGIN, model: Optional[ResourceModel] = None, top_k: int = 1,
+             lut_rom: bool = True) -> FoldResult:
     """Choose a folding.  ``board`` (name or Board) sets the LUT/BRAM budget (with margins)
     and the clock; ``lanes`` caps the total PE*SIMD; ``target_fps`` asks for the
-    cheapest folding meeting that rate instead of the fastest that fits."""
+    cheapest folding meeting that rate instead of the fastest that fits.  ``lut_rom``:
+    when block RAM binds, weights of some PEs may move to LUT ROM (``LayerFold.lut_pe``,
+    honoured by the RTL backend)."""
     net.validate()
     model = model or ResourceModel.load()
     b = boards_mod.get(board) if isinstance(board, str) else board
@@ -310,7 +313,7 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
     clock = float(clock_mhz or (b.default_clock_mhz if b is not None else 100.0))
     if clock <= 0:
         raise FoldingError(f"clock must be positive, got {clock_mhz} MHz")
-    search = _Search(net, model, budget, top_k)
+    search = _Search(net, model, budget, top_k, lut_rom)
     floor, floor_stage = _floor_cycles(net, top_k)
     for name, cands in search.cands.items():  # a layer's fully parallel folding
         fastest = min(c.cycles for c in cands)
@@ -336,7 +339,8 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
             return _result(net, model, budget, clock, top_k, f, res, ln, True, target_fps=target_fps,
                            message=f"meets {target_fps:,.0f} frames/s (<= {T:,} cycles/frame) with the fewest resources found")
         worst, msg = _over_message(budget, res, ln, f"{target_fps:,.0f} frames/s does not fit the budget")
-        fastest = optimize(net, b, clock_mhz=clock, budget=budget, model=model, top_k=top_k) if b is not None or budget.lanes else None
+        fastest = (optimize(net, b, clock_mhz=clock, budget=budget, model=model, top_k=top_k, lut_rom=lut_rom)
+                   if b is not None or budget.lanes else None)
         if fastest is not None and fastest.feasible:
             msg += f"; the fastest folding that fits reaches {fastest.frames_per_second:,.0f} frames/s"
         return _result(net, model, budget, clock, top_k, f, res, ln, False, binding=worst, message=msg,
@@ -371,8 +375,9 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
 def default_folding(net: Network, board=None, target_fps: Optional[float] = None) -> Dict[str, LayerFold]:
     """The folding ``compile``/``build`` use when none is given: the fastest that fits
     ``board`` (PYNQ-Z2 when None), or the cheapest meeting ``target_fps``.  Always legal;
-    when nothing fits, the closest (smallest) folding found."""
-    r = optimize(net, board or "pynq-z2", target_fps=target_fps)
+    when nothing fits, the closest (smallest) folding found.  No ``lut_pe`` (the HLS backend
+    does not honour it): ask ``bnnfpga fold`` for LUT-ROM weights explicitly."""
+    r = optimize(net, board or "pynq-z2", target_fps=target_fps, lut_rom=False)
     return check(net, r.folding)
 
 

@@ -100,3 +100,17 @@ def test_lfc_binarized_chosen_folding_rtl_cycles():
     res = cosim.cosimulate(lfc, images, r.folding)
     np.testing.assert_array_equal(res.scores, golden.run(lfc, images))
     assert res.cycles_per_frame == pytest.approx(r.cycles, abs=1.0)
+
+
+def test_default_folding_has_no_lut_pe_and_fold_cli_switch(tmp_path, capsys):
+    from bnnfpga import cli, modelfile
+
+    lfc = O.bnn_pynq_network("lfc", binarize_threshold=128)
+    assert not any(f.lut_pe for f in O.default_folding(lfc).values())
+    m = tmp_path / "lfc.bnn"
+    modelfile.save(lfc, m)
+    argv = ["fold", str(m), "--board", "pynq-z2", "--lut-margin", "0.9", "-o", str(tmp_path / "f.json")]
+    assert cli.main(argv) == 0
+    assert "weights in LUT ROM" in capsys.readouterr().out and "lut_pe" in (tmp_path / "f.json").read_text()
+    assert cli.main(argv + ["--no-lut-rom"]) == 0
+    assert "lut_pe" not in (tmp_path / "f.json").read_text()
