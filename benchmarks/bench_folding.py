@@ -37,6 +37,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cosim", action="store_true", help="co-simulate a chosen folding on the RTL")
     ap.add_argument("--cosim-lfc", action="store_true", help="co-simulate the binarized LFC's chosen folding (slow)")
+    ap.add_argument("--cosim-cnv", action="store_true", help="co-simulate CNV's folding under 2,272 lanes (slow)")
     a = ap.parse_args()
     model = ResourceModel.load()
     print("== resource model vs yosys synth_xilinx -family xc7, HOLD-OUT configurations (not used to fit)")
@@ -113,6 +114,15 @@ def main():
         res = cosim.cosimulate(net, random_net.random_images(np.random.default_rng(0), net, 8), r.folding)
         print(f"  binarized cnn, SIMD across kernel positions {fmt_fold(r.folding)}: optimizer {r.cycles} cycles/frame, "
               f"RTL measured {res.cycles_per_frame}, bit-exact")
+    if a.cosim_cnv:
+        from bnnfpga.rtl import cosim
+
+        r = O.optimize(cnv, lanes=2272)
+        t = time.perf_counter()
+        imgs = random_net.random_images(np.random.default_rng(0), cnv, 4)
+        res = cosim.cosimulate(cnv, imgs, r.folding)
+        print(f"\n== CNV under 2,272 lanes, chosen folding {fmt_fold(r.folding)}: optimizer {r.cycles} cycles/frame, "
+              f"RTL measured {res.cycles_per_frame}, bit-exact ({time.perf_counter() - t:.0f} s)")
     if a.cosim_lfc:
         from bnnfpga.rtl import cosim
 

@@ -102,3 +102,18 @@ def test_optimizer_cycles_equal_rtl_measured():
     print(f"optimizer {r.folding}: {r.cycles} cycles/frame; RTL measured {res.cycles_per_frame}")
     assert res.cycles_per_frame == pytest.approx(r.cycles, abs=1.0)
     np.testing.assert_array_equal(res.scores, golden.run(net, imgs))
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_cnv_lane_budget_folding_rtl_cycles():
+    """CNV-W1A1 shape at the optimizer's folding under 2,272 lanes (window SIMD in conv2..conv5):
+    bit-exact and the measured interval equals the optimizer's 28,224 cycles."""
+    from bnnfpga.rtl import cosim
+
+    cnv = O.bnn_pynq_network("cnv")
+    r = O.optimize(cnv, lanes=O.BNN_PYNQ_LANES["cnv"])
+    images = rn.random_images(np.random.default_rng(0), cnv, 4)
+    res = cosim.cosimulate(cnv, images, r.folding)
+    np.testing.assert_array_equal(res.scores, golden.run(cnv, images))
+    assert res.cycles_per_frame == pytest.approx(r.cycles, abs=1.0)
