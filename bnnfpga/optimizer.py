@@ -27,16 +27,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import boards as boards_mod
-from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, layer_cycles, simd_base, simd_options,
-                      stage_cycles)
+from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, simd_base, simd_options, stage_cycles)
 from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, infer_shapes
 from .resources import Resources, ResourceModel, place_ram, stage_specs
 
 LUT_MARGIN = 0.85
 BRAM_MARGIN = 0.90
 # weights of (LUT, BRAM) in a layer's scalar cost, relative to the budget
-WEIGHTINGS = [(1.0, 1.0), (1.0, 0.25), (0.25, 1.0), (1.0, 0.05), (0.05, 1.0), (1.0, 0.5), (0.5, 1.0),
-              (1.0, 0.7), (0.7, 1.0), (1.0, 0.85), (0.85, 1.0)]
+WEIGHTINGS = [(1.0, 1.0), (1.0, 0.25), (0.25, 1.0), (1.0, 0.05), (0.05, 1.0)]
 
 
 @dataclass
