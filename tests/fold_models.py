@@ -43,3 +43,30 @@ def conv_net(seed=0, c_in=3, hw=6, k=3, padding="valid", channels=(4, 6), classe
     for layer in net.compute_layers()[:-1]:
         layer.thresholds = _thresholds(rng, net, layer)
     return net.validate()
+
+
+def binarized(net: Network, threshold: int) -> Network:
+    """The same network reading binarized pixels (first layer XNOR; its thresholds redrawn)."""
+    import copy
+
+    net = copy.deepcopy(net)
+    net.input.binarize_threshold = int(threshold)
+    first = net.compute_layers()[0]
+    first.input_kind = "binary"
+    if first.thresholds is not None:
+        first.thresholds = _thresholds(np.random.default_rng(threshold), net, first)
+    net.name += "-bin"
+    return net.validate()
+
+
+def random_window_folding(rng, net: Network):
+    """A random legal folding where a convolution's SIMD may divide K*K*C_in without dividing C_in."""
+    from bnnfpga.folding import LayerFold, divisors, simd_options
+
+    out = {}
+    for layer in net.compute_layers():
+        simds = simd_options(net, layer)
+        odd = [s for s in simds if hasattr(layer, "kernel") and layer.in_channels % s]
+        simd = int(rng.choice(odd)) if odd and rng.random() < 0.7 else int(rng.choice(simds))
+        out[layer.name] = LayerFold(int(rng.choice(divisors(layer.out_channels))), simd)
+    return out

@@ -120,6 +120,18 @@ def test_graph_model_refuses_binarize():
         export.to_ir(m, (1, 8, 8))
 
 
+def _random_cases():
+    """Random chains (tests' random_net) made to read binarized pixels, with window-SIMD foldings."""
+    from fold_models import binarized, random_window_folding
+
+    rng = np.random.default_rng(77)
+    out = []
+    for kind in ("cnn", "cnn", "mlp"):
+        net = binarized(rn.random_network(rng, kind, name=f"rand-{kind}"), int(rng.integers(1, 255)))
+        out.append((net, random_window_folding(rng, net)))
+    return out
+
+
 def _cases():
     return [
         # lut_pe: fc0's last PE and all of fc1's read LUT ROMs in the RTL (the HLS backend ignores it)
@@ -135,7 +147,7 @@ def test_hls_csim_bit_exact(tmp_path):
 
     from test_hls_csim import _check
 
-    cases = _cases()
+    cases = _cases() + _random_cases()
     dirs = []
     for i, (net, f) in enumerate(cases):
         backend.compile_project(net, f, tmp_path / f"p{i}", top_k=2)
