@@ -251,7 +251,7 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
                 st["i"], st["lastn"] = g, g
                 convert(f.simd, layer.name)
         s = StageSpec(layer.kind, layer.name, layer.name, p, f.simd * st["ew"])
-        if isinstance(layer, Dense):
+        if isinstance(layer, Dense) or g != f.simd:
             s.fifo_depth = max(4, min(p["SF"] + 2, 1024))
         out.append(s)
         obw = 32 if p["SCORES"] else 1

@@ -251,9 +251,10 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         stages.append(Stage(f"u_{L.module}", L.module, [], f.simd * cur_ew, f.pe * L.obw,
                             f"{L.kind} '{layer.name}' {ishape} -> {oshape} PE={f.pe} SIMD={f.simd}", kind=L.kind,
                             params_port=bool(runtime_params)))
-        if isinstance(layer, Dense):
+        if isinstance(layer, Dense) or g != f.simd:
             # a dense MVTU reads its input only during its first output fold: room for a
-            # whole input vector keeps the stage before it from stalling meanwhile
+            # whole input vector keeps the stage before it from stalling meanwhile (so for a
+            # convolution whose window words arrive slower than one per cycle: SIMD not dividing C_in)
             stages[-1].fifo_depth = max(2, min(L.sf + 2, 1024))
         cur_ew, cur_i, lastn, elems = L.obw, f.pe, f.pe, int(np.prod(oshape))
     convert(1, "one score per word")
