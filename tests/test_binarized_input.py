@@ -126,7 +126,7 @@ def _random_cases():
 
     rng = np.random.default_rng(77)
     out = []
-    for kind in ("cnn", "cnn", "mlp"):
+    for kind in ("cnn", "cnn", "mlp"):  # the default C-sim test takes the first (window SIMD in both convolutions)
         net = binarized(rn.random_network(rng, kind, name=f"rand-{kind}"), int(rng.integers(1, 255)))
         out.append((net, random_window_folding(rng, net)))
     return out
@@ -147,7 +147,7 @@ def test_hls_csim_bit_exact(tmp_path):
 
     from test_hls_csim import _check
 
-    cases = _cases() + _random_cases()
+    cases = _cases() + _random_cases()[:1]
     dirs = []
     for i, (net, f) in enumerate(cases):
         backend.compile_project(net, f, tmp_path / f"p{i}", top_k=2)

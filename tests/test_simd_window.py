@@ -51,7 +51,7 @@ def test_hls_csim_bit_exact(tmp_path):
 
     from test_hls_csim import _check
 
-    cases = _cases()
+    cases = _cases()[:2]  # the third (SIMD=27 over 3x3x3) is in test_binarized_input's C-sim
     dirs = []
     for i, (net, f) in enumerate(cases):
         backend.compile_project(net, f, tmp_path / f"p{i}")
@@ -83,7 +83,7 @@ def test_rtl_mvtu_bound_window_layer_runs_at_its_cycles():
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("case", [0, 1, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("case", [pytest.param(0, marks=pytest.mark.slow), 1, pytest.param(2, marks=pytest.mark.slow)])
 def test_rtl_cosim_bit_exact_and_cycles(case):
     """Bit-exact, and the measured cycles per frame equal the analytical (window stage included)."""
     from bnnfpga.rtl import cosim
