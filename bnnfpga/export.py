@@ -125,6 +125,8 @@ def to_ir(model: nn.Module, input_shape: Tuple[int, int, int], name: str = "bnn"
     iq = mods[0]
     c, h, w = input_shape
     spec = ir.InputSpec(h, w, c, zero_point=iq.zero_point, frac_bits=iq.frac_bits, bits=iq.bits if iq.zero_point else 9)
+    if getattr(iq, "binarize", None) is not None:  # pixels -> bits (p >= t): every compute layer reads bits
+        spec.binarize_threshold = int(iq.binarize)
     layers: list = []
     net = ir.Network(name, spec, layers, classes=list(classes or []), metadata=dict(metadata or {}))
     shape: Optional[Tuple[int, int, int]] = (c, h, w)  # torch (C, H, W) while spatial; None once flat
@@ -275,6 +277,8 @@ def graph_to_ir(model: BNNGraph, input_shape: Tuple[int, int, int], name: str = 
     """Export a BNNGraph (eval semantics) to an IR graph. input_shape is torch's (C, H, W)."""
     model = model.eval()
     iq = model.input_quant
+    if getattr(iq, "binarize", None) is not None:
+        raise ExportError("binarized input (InputQuant binarize) is supported on chain models only, not graphs")
     c, h, w = input_shape
     spec = ir.InputSpec(h, w, c, zero_point=iq.zero_point, frac_bits=iq.frac_bits, bits=iq.bits if iq.zero_point else 9)
     layers: list = []

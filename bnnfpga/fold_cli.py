@@ -21,6 +21,8 @@ def _add_common(p):
     p.add_argument("--lut-margin", type=float, default=0.85, help="share of the board's LUTs to use (default 0.85)")
     p.add_argument("--bram-margin", type=float, default=0.90, help="share of the board's BRAMs to use (default 0.90)")
     p.add_argument("--top-k", type=int, default=1, help="labels the accelerator returns (default 1)")
+    p.add_argument("--no-lut-rom", action="store_true",
+                   help="never move weights to LUT ROM (lut_pe) when block RAM binds (the HLS backend ignores lut_pe)")
 
 
 def _budget(args):
@@ -45,7 +47,7 @@ def _optimize(args, net):
     if args.board is None and args.lanes is None and args.target_fps is None:
         raise UserError("give --board, --lanes or --target-fps (nothing to optimise against)")
     return optimize(net, args.board, target_fps=args.target_fps, clock_mhz=args.clock_mhz, budget=_budget(args),
-                    top_k=args.top_k)
+                    top_k=args.top_k, lut_rom=not getattr(args, "no_lut_rom", False))
 
 
 def cmd_fold(args):
@@ -53,7 +55,8 @@ def cmd_fold(args):
     r = _optimize(args, net)
     for name, kind, cyc in r.stage_cycles:
         f = r.folding.get(name)
-        print(f"  {name:16s} {kind:8s} {cyc:10,d} cycles" + (f"  PE={f.pe} SIMD={f.simd}" if f else ""))
+        print(f"  {name:16s} {kind:8s} {cyc:10,d} cycles" + (f"  PE={f.pe} SIMD={f.simd}" if f else "")
+              + (f" ({f.lut_pe} PEs' weights in LUT ROM)" if f and f.lut_pe else ""))
     print(("OK: " if r.feasible else "NOT MET: ") + r.summary())
     if args.output:
         Path(args.output).write_text(fold_mod.to_json(r.folding))

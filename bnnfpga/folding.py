@@ -9,8 +9,17 @@ sliding-window generator emits one SIMD-wide word per cycle in the same order.
 
 Legal foldings:
   * PE divides the layer's output channels;
-  * SIMD divides the layer's input channels (convolution: C_in, so a window is
-    K*K*C_in/SIMD words) or its in_features (dense).
+  * SIMD divides the layer's in_features (dense) or, for a convolution of a
+    chain network, its window length K*K*C_in (the weights are (ky, kx, c)
+    flattened, so a SIMD word may run across kernel positions).  When SIMD
+    divides C_in the window generator emits SIMD-lane words directly; otherwise
+    it emits words of g = gcd(SIMD, C_in) lanes that a width converter packs
+    into SIMD-lane words (``swg_lanes``), and the window generator, at one
+    g-lane word per cycle, is a stage of its own: ``Ho*Wo*K*K*C_in/g`` cycles.
+    Graph networks keep SIMD | C_in.
+  * lut_pe (optional, 0 <= lut_pe <= PE): the RTL keeps the weights of the last
+    lut_pe PEs in a LUT ROM instead of block RAM (cycles unchanged; the HLS
+    backend leaves memory placement to the HLS tool and ignores it).
 
 The pipeline's cycles per frame is the slowest stage's (the stages run
 concurrently in a dataflow pipeline); the other stages are listed too.
@@ -18,6 +27,7 @@ concurrently in a dataflow pipeline); the other stages are listed too.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -38,6 +48,9 @@ class FoldingError(ValueError):
 class LayerFold:
     pe: int
     simd: int
+    # RTL: the last lut_pe PEs keep their weights in a LUT ROM (rom_style "logic") instead of
+    # block RAM, for weight bandwidth beyond the block RAMs' 72 bits per cycle each; 0 = none
+    lut_pe: int = 0
 
 
 @dataclass
@@ -51,6 +64,33 @@ class StageCycles:
 def simd_base(layer) -> int:
     """The number SIMD must divide."""
     return layer.in_channels if isinstance(layer, Conv2D) else layer.in_features
+
+
+def simd_options(net: Network, layer) -> List[int]:
+    """Every legal SIMD of a compute layer (see the module docstring)."""
+    if isinstance(layer, Conv2D) and not net.is_graph:
+        return divisors(layer.fan_in)
+    return divisors(simd_base(layer))
+
+
+def swg_lanes(layer, simd: int) -> int:
+    """Lanes per word of a convolution's window generator: SIMD when SIMD | C_in, else gcd(SIMD, C_in)."""
+    return math.gcd(int(simd), int(layer.in_channels))
+
+
+def swg_cycles(net: Network, layer, fold: LayerFold) -> int:
+    """Cycles per frame of a convolution's window generator when SIMD does not divide C_in
+    (one g-lane word per cycle, g = gcd(SIMD, C_in)); 0 otherwise (it never binds then)."""
+    if not isinstance(layer, Conv2D) or layer.in_channels % fold.simd == 0:
+        return 0
+    shapes = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))
+    _, out_shape = shapes[layer.name]
+    return out_shape[0] * out_shape[1] * layer.fan_in // swg_lanes(layer, fold.simd)
+
+
+def fold_cycles(net: Network, layer, fold: LayerFold) -> int:
+    """The slowest stage a layer's folding sets: its MVTU, or its window generator."""
+    return max(layer_cycles(net, layer, fold), swg_cycles(net, layer, fold))
 
 
 def divisors(n: int) -> List[int]:
@@ -71,11 +111,18 @@ def check(net: Network, folding: Dict[str, LayerFold]) -> Dict[str, LayerFold]:
             v = getattr(f, field)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise FoldingError(f"layer '{layer.name}': {field.upper()} must be a positive integer, got {v!r}")
+        lp = getattr(f, "lut_pe", 0)
+        if not isinstance(lp, int) or isinstance(lp, bool) or not 0 <= lp <= f.pe:
+            raise FoldingError(f"layer '{layer.name}': lut_pe must be an integer in [0, PE={f.pe}], got {lp!r}")
         if layer.out_channels % f.pe:
             raise FoldingError(f"layer '{layer.name}': PE={f.pe} does not divide its {layer.out_channels} output channels")
         base = simd_base(layer)
         what = "input channels" if isinstance(layer, Conv2D) else "input features"
-        if base % f.simd:
+        if isinstance(layer, Conv2D) and not net.is_graph:
+            if layer.fan_in % f.simd:
+                raise FoldingError(f"layer '{layer.name}': SIMD={f.simd} divides neither its {base} input channels "
+                                   f"nor its window of {layer.kernel}x{layer.kernel}x{base} = {layer.fan_in} bits")
+        elif base % f.simd:
             raise FoldingError(f"layer '{layer.name}': SIMD={f.simd} does not divide its {base} {what}")
     return folding
 
@@ -101,7 +148,8 @@ def stage_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) ->
     stages: List[StageCycles] = []
     sp = net.input
     in_bytes = sp.height * sp.width * sp.channels
-    stages.append(StageCycles("input", "input", -(-in_bytes * 8 // INPUT_BEAT_BITS), f"{in_bytes} bytes in {INPUT_BEAT_BITS}-bit beats"))
+    stages.append(StageCycles("input", "input", -(-in_bytes * 8 // INPUT_BEAT_BITS), f"{in_bytes} bytes in {INPUT_BEAT_BITS}-bit beats"
+                              + (f", binarized (p >= {sp.binarize_threshold})" if sp.binarize_threshold is not None else "")))
     for layer, (ishape, oshape) in zip(net.layers, infer_shapes(net)):
         if isinstance(layer, MaxPool2D):
             stages.append(StageCycles(layer.name, "maxpool", ishape[0] * ishape[1], f"{ishape}->{oshape}, one pixel per cycle"))
@@ -109,6 +157,11 @@ def stage_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) ->
         f = folding[layer.name]
         cyc = layer_cycles(net, layer, f)
         kind = "conv" if isinstance(layer, Conv2D) else "dense"
+        wcyc = swg_cycles(net, layer, f)
+        if wcyc:  # SIMD does not divide C_in: the window generator emits narrower words
+            g = swg_lanes(layer, f.simd)
+            stages.append(StageCycles(f"{layer.name} window", "swg", wcyc,
+                                      f"{ishape} windows in {g}-lane words -> SIMD={f.simd}"))
         stages.append(StageCycles(layer.name, kind, cyc, f"{ishape}->{oshape} PE={f.pe} SIMD={f.simd}"))
     stages.append(StageCycles("output", "output", net.num_classes + top_k, f"{net.num_classes} scores + {top_k} labels"))
     return stages
@@ -132,9 +185,9 @@ def for_target(net: Network, target_cycles: int) -> Dict[str, LayerFold]:
     for layer in net.compute_layers():
         best = None
         for pe in divisors(layer.out_channels):
-            for simd in divisors(simd_base(layer)):
+            for simd in simd_options(net, layer):
                 f = LayerFold(pe, simd)
-                cyc = layer_cycles(net, layer, f)
+                cyc = fold_cycles(net, layer, f)
                 key = (cyc > target_cycles, pe * simd if cyc <= target_cycles else cyc, pe * simd, simd)
                 if best is None or key < best[0]:
                     best = (key, f)
@@ -143,7 +196,8 @@ def for_target(net: Network, target_cycles: int) -> Dict[str, LayerFold]:
 
 
 def to_json(folding: Dict[str, LayerFold]) -> str:
-    return json.dumps({k: {"pe": v.pe, "simd": v.simd} for k, v in folding.items()}, indent=2, sort_keys=True) + "\n"
+    return json.dumps({k: {"pe": v.pe, "simd": v.simd, **({"lut_pe": v.lut_pe} if v.lut_pe else {})}
+                       for k, v in folding.items()}, indent=2, sort_keys=True) + "\n"
 
 
 def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
@@ -159,9 +213,9 @@ def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
         raise FoldingError(f"{p}: expected an object mapping layer names to {{'pe', 'simd'}}")
     out = {}
     for name, v in data.items():
-        if not isinstance(v, dict) or set(v) != {"pe", "simd"}:
-            raise FoldingError(f"{p}: layer '{name}': expected {{\"pe\": int, \"simd\": int}}, got {v!r}")
-        out[name] = LayerFold(v["pe"], v["simd"])
+        if not isinstance(v, dict) or not {"pe", "simd"} <= set(v) <= {"pe", "simd", "lut_pe"}:
+            raise FoldingError(f"{p}: layer '{name}': expected {{\"pe\": int, \"simd\": int}} (optional \"lut_pe\": int), got {v!r}")
+        out[name] = LayerFold(v["pe"], v["simd"], v.get("lut_pe", 0))
     if net is not None:
         check(net, out)
     return out

@@ -150,7 +150,7 @@ class GoldenModel:
         net = self.net
         if self._graph is not None:
             return self._trace_graph(images)
-        x = net.input.quantize(images)  # (N, H, W, C) int32
+        x = net.input.values(images)  # (N, H, W, C) int32 q, or bits when the input is binarized
         traces: List[LayerTrace] = []
         for layer in net.layers:
             if isinstance(layer, MaxPool2D):

@@ -14,6 +14,14 @@ Conventions (the whole project relies on them):
   ``q = p - zero_point`` (the real input the torch model sees is
   ``q * 2**-frac_bits``).  A layer with ``input_kind == "fixed"`` accumulates
   ``acc = sum_i w_i * q_i`` with w_i in {-1,+1}.
+* **Binarized input** (optional, ``InputSpec.binarize_threshold = t``, an
+  integer in [0, 256]): every raw pixel p becomes the bit ``p >= t`` (bit 1 =
+  +1), as BNN-PYNQ's LFC binarizes MNIST pixels.  The first compute layer then
+  has ``input_kind == "binary"`` and is an ordinary XNOR-popcount layer (its
+  scores are ``2 * popcount - n`` if it is also the last); zero_point,
+  frac_bits and bits are unused.  "same" padding of the binarized image uses
+  bit 0 (-1), as for any binary map.  ``None`` (the default): fixed-point
+  input as above.  Chains only (graph networks refuse it).
 * **Thresholds.** A hidden layer outputs, per output channel c, the bit
   ``acc >= t[c]`` when ``direction[c] == +1`` and ``acc <= t[c]`` when
   ``direction[c] == -1`` (negative BatchNorm gamma, or negative alpha).  A
@@ -96,6 +104,18 @@ class InputSpec:
     zero_point: int = 128
     frac_bits: int = 7
     bits: int = 8  # width of q = p - zero_point, two's complement
+    binarize_threshold: Optional[int] = None  # pixel p -> bit (p >= t); None: fixed-point q (module docstring)
+
+    @property
+    def binarized(self) -> bool:
+        return self.binarize_threshold is not None
+
+    def values(self, images: np.ndarray) -> np.ndarray:
+        """Raw uint8 images -> what the first compute layer reads: q (int32), or bits (uint8) when binarized."""
+        q = self.quantize(images)
+        if self.binarize_threshold is None:
+            return q
+        return ((q + int(self.zero_point)) >= int(self.binarize_threshold)).astype(np.uint8)
 
     @property
     def shape(self) -> Tuple[int, int, int]:
@@ -335,11 +355,16 @@ def validate(net: Network) -> None:
         raise IRError(f"input: zero_point must be in [0, 255], got {sp.zero_point}")
     if (255 - sp.zero_point) >= 2 ** (sp.bits - 1) or sp.zero_point > 2 ** (sp.bits - 1):
         raise IRError(f"input: q = p - {sp.zero_point} does not fit in {sp.bits} signed bits")
+    bt = sp.binarize_threshold
+    if bt is not None and (not isinstance(bt, (int, np.integer)) or isinstance(bt, bool) or not 0 <= bt <= 256):
+        raise IRError(f"input: field 'binarize_threshold' must be None or an integer in [0, 256], got {bt!r}")
     names = set()
     compute = net.compute_layers()
     if not compute:
         raise IRError("network has no dense or convolution layer")
     if net.is_graph:
+        if bt is not None:
+            raise IRError("input: field 'binarize_threshold' is not supported on graph networks (chains only)")
         _validate_graph(net)
         return
     infer_shapes(net)
@@ -361,9 +386,11 @@ def validate(net: Network) -> None:
                 raise IRError(f"{where}: field 'weights' holds values other than 0/1")
             if layer.input_kind not in ("binary", "fixed"):
                 raise IRError(f"{where}: field 'input_kind' must be 'binary' or 'fixed', got {layer.input_kind!r}")
-            want = "fixed" if layer is compute[0] else "binary"
+            want = "fixed" if layer is compute[0] and bt is None else "binary"
             if layer.input_kind != want:
-                raise IRError(f"{where}: field 'input_kind' must be {want!r} (the first compute layer reads fixed-point pixels, the others bits)")
+                why = ("the input is binarized (binarize_threshold), so every compute layer reads bits" if bt is not None
+                       else "the first compute layer reads fixed-point pixels, the others bits")
+                raise IRError(f"{where}: field 'input_kind' must be {want!r} ({why})")
             th = layer.thresholds
             last = layer is compute[-1]
             if last:

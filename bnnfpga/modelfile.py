@@ -64,7 +64,7 @@ _FIELD_DTYPE = {"weights": "uint8", "thresholds.t": "int64", "thresholds.directi
 _INPUT_KEYS = ("height", "width", "channels", "zero_point", "frac_bits", "bits")
 # inclusive ranges of the input spec's fields (the writer and the reader check the same)
 _INPUT_LIMITS = {"height": (1, 1 << 16), "width": (1, 1 << 16), "channels": (1, 1 << 16),
-                 "zero_point": (0, 255), "frac_bits": (0, 31), "bits": (1, 32)}
+                 "zero_point": (0, 255), "frac_bits": (0, 31), "bits": (1, 32), "binarize_threshold": (0, 256)}
 _LAYER_KEYS = {
     "dense": ("kind", "name", "in_features", "out_features", "input_kind", "thresholds"),
     "conv": ("kind", "name", "in_channels", "out_channels", "kernel", "padding", "stride", "input_kind", "thresholds"),
@@ -172,6 +172,14 @@ def _layer_tensors(layer) -> List[Tuple[str, np.ndarray]]:
     return out
 
 
+def _input_header(sp) -> dict:
+    """The header's input object; ``binarize_threshold`` only when set (files without it keep their bytes)."""
+    out = {f: int(getattr(sp, f)) for f in _INPUT_KEYS}
+    if getattr(sp, "binarize_threshold", None) is not None:
+        out["binarize_threshold"] = int(sp.binarize_threshold)
+    return out
+
+
 def dumps(net: Network, source: str = "<memory>") -> bytes:
     """The model file's bytes for ``net`` (deterministic: same network, same bytes)."""
     try:
@@ -210,7 +218,7 @@ def dumps(net: Network, source: str = "<memory>") -> bytes:
     header = {
         "name": net.name,
         "ir_version": IR_VERSION,
-        "input": {f: int(getattr(net.input, f)) for f in _INPUT_KEYS},
+        "input": _input_header(net.input),
         "layers": layers,
         "classes": list(net.classes),
         "metadata": net.metadata,
@@ -403,8 +411,9 @@ class _Reader:
         return out
 
     def input_spec(self, h) -> InputSpec:
-        h = self.obj(h, "input", _INPUT_KEYS)
-        vals = {f: self.int_(h[f], f"input field '{f}'", *_INPUT_LIMITS[f]) for f in _INPUT_KEYS}
+        keys = _INPUT_KEYS + (("binarize_threshold",) if isinstance(h, dict) and "binarize_threshold" in h else ())
+        h = self.obj(h, "input", keys)
+        vals = {f: self.int_(h[f], f"input field '{f}'", *_INPUT_LIMITS[f]) for f in keys}
         return InputSpec(**vals)
 
     def take(self, arrays, used, layer_name: str, field: str, shape: Tuple[int, ...]) -> np.ndarray:

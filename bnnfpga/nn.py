@@ -192,17 +192,25 @@ class BatchNorm(nn.BatchNorm1d):
 
 
 class InputQuant(nn.Module):
-    """Raw pixels (0..255 floats) -> fixed point (p - zero_point) * 2**-frac_bits."""
+    """Raw pixels (0..255 floats) -> fixed point (p - zero_point) * 2**-frac_bits.
 
-    def __init__(self, zero_point: int = 128, frac_bits: int = 7, bits: int = 8):
+    ``binarize`` (an integer threshold t, IR ``InputSpec.binarize_threshold``): pixels
+    become +1 where p >= t, else -1, exactly the bits the hardware makes; the first
+    compute layer then reads binary values (``input_kind="binary"``)."""
+
+    def __init__(self, zero_point: int = 128, frac_bits: int = 7, bits: int = 8, binarize: Optional[int] = None):
         super().__init__()
         self.zero_point, self.frac_bits, self.bits = int(zero_point), int(frac_bits), int(bits)
+        self.binarize = None if binarize is None else int(binarize)
 
     def forward(self, x):
+        if self.binarize is not None:
+            return torch.where(torch.round(x) >= self.binarize, 1.0, -1.0).to(x.dtype)
         return (torch.round(x) - self.zero_point) * (2.0 ** -self.frac_bits)
 
     def extra_repr(self):
-        return f"zero_point={self.zero_point}, frac_bits={self.frac_bits}"
+        return f"zero_point={self.zero_point}, frac_bits={self.frac_bits}" + (
+            f", binarize={self.binarize}" if self.binarize is not None else "")
 
 
 class Scale(nn.Module):

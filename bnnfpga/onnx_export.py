@@ -86,6 +86,10 @@ def to_onnx(net: Network, fmt: str = "onnx"):
     if fmt not in ("onnx", "qonnx"):
         raise ValueError(f"unknown ONNX flavour {fmt!r} (onnx or qonnx)")
     net.validate()
+    if net.input.binarize_threshold is not None:
+        from .ir import IRError
+
+        raise IRError(f"network '{net.name}': ONNX export of a binarized input (binarize_threshold) is not supported yet")
     b = _Builder(fmt)
     sp = net.input
     h, w, c = sp.shape

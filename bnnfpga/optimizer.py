@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import boards as boards_mod
-from .folding import (FoldingError, LayerFold, check, divisors, layer_cycles, simd_base, stage_cycles)
+from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, simd_base, simd_options, stage_cycles)
 from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, infer_shapes
 from .resources import Resources, ResourceModel, place_ram, stage_specs
 
@@ -135,26 +135,42 @@ class _Cand:
     lanes: int
 
 
-def _layer_candidates(net: Network, model: ResourceModel, top_k: int) -> Dict[str, List[_Cand]]:
+def _lut_pe_options(pe: int) -> List[int]:
+    """How many PEs may keep their weights in LUT ROM: up to eight steps from 1 to PE."""
+    return sorted({max(1, -(-pe * k // 8)) for k in range(1, 9)})
+
+
+def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: bool = False) -> Dict[str, List[_Cand]]:
     """Every legal folding of every compute layer with its cycles and the resources of its
     MVTU, window generator and input FIFO (converters depend on neighbours: left to the
-    exact pipeline estimate)."""
+    exact pipeline estimate).  ``lut_rom``: also the variants that move the weights of some
+    PEs from block RAM to LUT ROM (``LayerFold.lut_pe``), for BRAM-bound budgets."""
     out = {}
     shapes = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))
     for layer in net.compute_layers():
         cands = []
         for pe in divisors(layer.out_channels):
-            for simd in divisors(simd_base(layer)):
+            for simd in simd_options(net, layer):
                 f = LayerFold(pe, simd)
-                specs = [s for s in stage_specs(net, {**{l.name: LayerFold(1, 1) for l in net.compute_layers()},
-                                                      layer.name: f}, top_k) if s.layer == layer.name
-                         and s.kind in ("swg", "conv", "dense")]
+                own = [s for s in stage_specs(net, {**{l.name: LayerFold(1, 1) for l in net.compute_layers()},
+                                                    layer.name: f}, top_k) if s.layer == layer.name]
+                # the layer's window generator and MVTU, and the width converter between them (SIMD not dividing C_in)
+                first = next((i for i, s in enumerate(own) if s.kind in ("swg", "conv", "dense")), len(own))
+                specs = own[first:]
                 res = Resources()
                 for s in specs:
                     r, _ = model.stage(s)
                     fr, _ = model.fifo(s.in_w, s.fifo_depth)
                     res = res + r + fr
-                cands.append(_Cand(f, layer_cycles(net, layer, f), res, pe * simd))
+                cyc = fold_cycles(net, layer, f)
+                cands.append(_Cand(f, cyc, res, pe * simd))
+                mv = specs[-1]
+                if lut_rom and any(m.kind == "bram" for m in model.mvtu(mv.params)[1][:1]):
+                    base = res + model.mvtu(mv.params)[0].scaled(-1)
+                    for lp in _lut_pe_options(pe):
+                        fl = LayerFold(pe, simd, lp)
+                        r, _ = model.mvtu({**mv.params, "LUTPE": lp})
+                        cands.append(_Cand(fl, cyc, base + r, pe * simd))
         out[layer.name] = cands
     return out
 
@@ -176,9 +192,9 @@ def _pick(cands: Sequence[_Cand], T: int, w: Tuple[float, float], budget: Budget
 
 
 class _Search:
-    def __init__(self, net, model, budget, top_k):
+    def __init__(self, net, model, budget, top_k, lut_rom=True):
         self.net, self.model, self.budget, self.top_k = net, model, budget, top_k
-        self.cands = _layer_candidates(net, model, top_k)
+        self.cands = _layer_candidates(net, model, top_k, lut_rom=lut_rom and budget.bram36 is not None)
         self.weightings = WEIGHTINGS if (budget.lut is not None or budget.bram36 is not None) else [(1.0, 0.0)]
         self.cache = {}
 
@@ -197,7 +213,7 @@ class _Search:
                 f[name] = c.fold
             if f is None:
                 continue
-            key = tuple(sorted((k, v.pe, v.simd) for k, v in f.items()))
+            key = tuple(sorted((k, v.pe, v.simd, v.lut_pe) for k, v in f.items()))
             if key in seen:
                 continue
             seen.add(key)
@@ -206,11 +222,40 @@ class _Search:
         self.cache[T] = outs
         return outs
 
+    def _repair(self, f, res, lanes):
+        """BRAM over, LUT not: move the weights of more PEs to LUT ROM (``lut_pe``), each step the
+        one that frees the most block RAM per LUT, until the BRAM fits or the LUTs run out."""
+        b = self.budget
+        by_fold = {name: {c.fold: c for c in cs} for name, cs in self.cands.items()}
+        f = dict(f)
+        for _ in range(256):
+            if b.fits(res, lanes) or (b.lut is not None and res.lut > b.lut):
+                break
+            best = None
+            for name, fold in f.items():
+                cur = by_fold[name].get(fold)
+                nxt = [c for c in by_fold[name].values() if c.fold.pe == fold.pe and c.fold.simd == fold.simd
+                       and c.fold.lut_pe > fold.lut_pe]
+                if cur is None or not nxt:
+                    continue
+                c = min(nxt, key=lambda c: c.fold.lut_pe)
+                db, dl = cur.res.bram36 - c.res.bram36, c.res.lut - cur.res.lut
+                if db > 0 and (best is None or dl / db < best[0]):
+                    best = (dl / db, name, c.fold)
+            if best is None:
+                break
+            f[best[1]] = best[2]
+            res = self.model.total(self.net, f, self.top_k)
+        return f, res, lanes
+
     def best_for(self, T: int):
         """(folding, res, lanes, fits): the cheapest pipeline for T that fits, else the least over budget."""
         opts = self.foldings_for(T)
         if not opts:
             return None
+        if self.budget.bram36 is not None and not any(self.budget.fits(o[1], o[2]) for o in opts):
+            opts = opts + [self._repair(*o) for o in opts
+                           if o[1].bram36 > self.budget.bram36 and (self.budget.lut is None or o[1].lut <= self.budget.lut)]
         fitting = [o for o in opts if self.budget.fits(o[1], o[2])]
         pool = fitting or opts
         lut_n = self.budget.lut or 50000.0
@@ -251,10 +296,13 @@ def _over_message(budget: Budget, res: Resources, lanes: int, what: str) -> Tupl
 
 def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, clock_mhz: Optional[float] = None,
              budget: Optional[Budget] = None, lanes: Optional[int] = None, lut_margin: float = LUT_MARGIN,
-             bram_margin: float = BRAM_MARGIN, model: Optional[ResourceModel] = None, top_k: int = 1) -> FoldResult:
+             bram_margin: float = BRAM_MARGIN, model: Optional[ResourceModel] = None, top_k: int = 1,
+             lut_rom: bool = True) -> FoldResult:
     """Choose a folding.  ``board`` (name or Board) sets the LUT/BRAM budget (with margins)
     and the clock; ``lanes`` caps the total PE*SIMD; ``target_fps`` asks for the
-    cheapest folding meeting that rate instead of the fastest that fits."""
+    cheapest folding meeting that rate instead of the fastest that fits.  ``lut_rom``:
+    when block RAM binds, weights of some PEs may move to LUT ROM (``LayerFold.lut_pe``,
+    honoured by the RTL backend)."""
     net.validate()
     model = model or ResourceModel.load()
     b = boards_mod.get(board) if isinstance(board, str) else board
@@ -263,7 +311,7 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
     clock = float(clock_mhz or (b.default_clock_mhz if b is not None else 100.0))
     if clock <= 0:
         raise FoldingError(f"clock must be positive, got {clock_mhz} MHz")
-    search = _Search(net, model, budget, top_k)
+    search = _Search(net, model, budget, top_k, lut_rom)
     floor, floor_stage = _floor_cycles(net, top_k)
     for name, cands in search.cands.items():  # a layer's fully parallel folding
         fastest = min(c.cycles for c in cands)
@@ -289,7 +337,8 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
             return _result(net, model, budget, clock, top_k, f, res, ln, True, target_fps=target_fps,
                            message=f"meets {target_fps:,.0f} frames/s (<= {T:,} cycles/frame) with the fewest resources found")
         worst, msg = _over_message(budget, res, ln, f"{target_fps:,.0f} frames/s does not fit the budget")
-        fastest = optimize(net, b, clock_mhz=clock, budget=budget, model=model, top_k=top_k) if b is not None or budget.lanes else None
+        fastest = (optimize(net, b, clock_mhz=clock, budget=budget, model=model, top_k=top_k, lut_rom=lut_rom)
+                   if b is not None or budget.lanes else None)
         if fastest is not None and fastest.feasible:
             msg += f"; the fastest folding that fits reaches {fastest.frames_per_second:,.0f} frames/s"
         return _result(net, model, budget, clock, top_k, f, res, ln, False, binding=worst, message=msg,
@@ -324,8 +373,9 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
 def default_folding(net: Network, board=None, target_fps: Optional[float] = None) -> Dict[str, LayerFold]:
     """The folding ``compile``/``build`` use when none is given: the fastest that fits
     ``board`` (PYNQ-Z2 when None), or the cheapest meeting ``target_fps``.  Always legal;
-    when nothing fits, the closest (smallest) folding found."""
-    r = optimize(net, board or "pynq-z2", target_fps=target_fps)
+    when nothing fits, the closest (smallest) folding found.  No ``lut_pe`` (the HLS backend
+    does not honour it): ask ``bnnfpga fold`` for LUT-ROM weights explicitly."""
+    r = optimize(net, board or "pynq-z2", target_fps=target_fps, lut_rom=False)
     return check(net, r.folding)
 
 
@@ -341,9 +391,11 @@ BNN_PYNQ_CYCLES = {"cnv": 32768, "lfc": 512}
 BNN_PYNQ_LANES = {"cnv": 2272, "lfc": 4608}
 
 
-def bnn_pynq_network(name: str, seed: int = 0) -> Network:
+def bnn_pynq_network(name: str, seed: int = 0, binarize_threshold: Optional[int] = None) -> Network:
     """BNN-PYNQ's CNV (3x32x32, valid 3x3 convs 64-64-MP-128-128-MP-256-256, FC 512-512-10)
-    or LFC (784-1024-1024-1024-10) shape with random weights and thresholds."""
+    or LFC (784-1024-1024-1024-10) shape with random weights and thresholds.
+    ``binarize_threshold``: binarized input pixels (p >= t), as BNN-PYNQ's LFC reads MNIST;
+    the first layer is then an XNOR layer."""
     rng = np.random.default_rng(seed)
     bits = lambda m, n: rng.integers(0, 2, (m, n), dtype=np.uint8)  # noqa: E731
     layers = []
@@ -367,7 +419,11 @@ def bnn_pynq_network(name: str, seed: int = 0) -> Network:
             n = m
     else:
         raise ValueError(f"unknown BNN-PYNQ network '{name}' (cnv, lfc)")
-    net = Network(f"{name}-w1a1-shape", spec, layers, classes=[str(i) for i in range(10)])
+    if binarize_threshold is not None:
+        spec.binarize_threshold = int(binarize_threshold)
+        layers[0].input_kind = "binary"
+    net = Network(f"{name}-w1a1-shape" + ("-binarized" if binarize_threshold is not None else ""), spec, layers,
+                  classes=[str(i) for i in range(10)])
     for layer in net.compute_layers()[:-1]:
         lo, hi = acc_range(net, layer)
         mid, span = (lo + hi) // 2, max(1, (hi - lo) // 16)

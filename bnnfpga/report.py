@@ -185,6 +185,6 @@ def write_report(net: Network, result: FoldResult, out_dir, model: Optional[Reso
     files = {"text": out / "report.txt", "html": out / "report.html", "folding": out / "folding.json"}
     files["text"].write_text(text_table(net, result, model, top_k))
     files["html"].write_text(html_page(net, result, model, top_k))
-    files["folding"].write_text(json.dumps({k: {"pe": v.pe, "simd": v.simd} for k, v in result.folding.items()},
-                                           indent=2, sort_keys=True) + "\n")
+    files["folding"].write_text(json.dumps({k: {"pe": v.pe, "simd": v.simd, **({"lut_pe": v.lut_pe} if v.lut_pe else {})}
+                                            for k, v in result.folding.items()}, indent=2, sort_keys=True) + "\n")
     return files

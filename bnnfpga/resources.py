@@ -36,7 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .folding import LayerFold, check
+from .folding import LayerFold, check, swg_lanes
 from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes
 from .rtl.backend import _clog2, signed_bits  # the RTL generator's own width rules
 
@@ -194,9 +194,12 @@ def mvtu_params(net: Network, layer, fold: LayerFold) -> Dict[str, int]:
     fixed = layer.input_kind == "fixed"
     scores = layer.thresholds is None
     lo, hi = acc_range(net, layer)
-    return {"PE": fold.pe, "SIMD": fold.simd, "SF": layer.fan_in // fold.simd, "NF": layer.out_channels // fold.pe,
-            "EW": net.input.bits if fixed else 1, "FIXED": int(fixed), "SCORES": int(scores),
-            "AW": signed_bits(lo - 1, hi + 1), "FANIN": layer.fan_in}
+    p = {"PE": fold.pe, "SIMD": fold.simd, "SF": layer.fan_in // fold.simd, "NF": layer.out_channels // fold.pe,
+         "EW": net.input.bits if fixed else 1, "FIXED": int(fixed), "SCORES": int(scores),
+         "AW": signed_bits(lo - 1, hi + 1), "FANIN": layer.fan_in}
+    if getattr(fold, "lut_pe", 0):
+        p["LUTPE"] = int(fold.lut_pe)
+    return p
 
 
 def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> List[StageSpec]:
@@ -212,6 +215,9 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
     n0 = sp.height * sp.width * sp.channels
     in_beats = -(-n0 // 8)
     out: List[StageSpec] = [StageSpec("input", "input", None, {"QW": qw}, 64)]
+    if sp.binarize_threshold is not None:  # bnn_input_bin: 8 bits per beat (costed as the input stage)
+        qw = 1
+        out[0].params = {"QW": 1, "BINARIZE": 1}
     st = {"ew": qw, "i": 8, "elems": n0, "lastn": n0 - (in_beats - 1) * 8}
 
     def convert(o: int, layer_name: Optional[str]):
@@ -230,7 +236,8 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
             continue
         f = folding[layer.name]
         p = mvtu_params(net, layer, f)
-        convert(f.simd, layer.name)
+        g = swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
+        convert(g, layer.name)
         if isinstance(layer, Conv2D):
             h, w, c = ishape
             k = layer.kernel
@@ -238,10 +245,13 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
             while r < 2 * k + 1:
                 r *= 2
             out.append(StageSpec("swg", f"swg {layer.name}", layer.name,
-                                 {"H": h, "W": w, "CW": c // f.simd, "WW": f.simd * st["ew"], "K": k,
-                                  "PAD": layer.pad, "R": r}, f.simd * st["ew"]))
+                                 {"H": h, "W": w, "CW": c // g, "WW": g * st["ew"], "K": k,
+                                  "PAD": layer.pad, "R": r}, g * st["ew"]))
+            if g != f.simd:  # window words of g lanes -> SIMD lanes (rtl.backend.plan does the same)
+                st["i"], st["lastn"] = g, g
+                convert(f.simd, layer.name)
         s = StageSpec(layer.kind, layer.name, layer.name, p, f.simd * st["ew"])
-        if isinstance(layer, Dense):
+        if isinstance(layer, Dense) or g != f.simd:
             s.fifo_depth = max(4, min(p["SF"] + 2, 1024))
         out.append(s)
         obw = 32 if p["SCORES"] else 1
@@ -270,7 +280,11 @@ RESOURCES = ["lut", "ff"]
 
 def mvtu_memories(p: Dict[str, int]) -> List[MemoryMap]:
     pe, simd, sf, nf = p["PE"], p["SIMD"], p["SF"], p["NF"]
-    mems = [place_rom("weights", sf * nf, pe * simd)]
+    lut_pe = p.get("LUTPE", 0)
+    mems = [place_rom("weights", sf * nf, (pe - lut_pe) * simd)]
+    if lut_pe:  # rom_style "logic": a LUT ROM whatever its size
+        mems.append(MemoryMap("weights (LUT ROM)", sf * nf, lut_pe * simd, "lut",
+                              luts=lut_rom_luts(sf * nf, lut_pe * simd), ffs=float(lut_pe * simd)))
     if not p["SCORES"]:
         mems.append(place_rom("thresholds", nf, pe * (p["AW"] + 1)))
     if nf > 1 and sf > 1:  # the input buffer is read only by output folds 1..NF-1

@@ -39,19 +39,24 @@ def _finish(model: BNNSequential, name: str, kwargs: dict) -> BNNSequential:
 @_register
 def mlp(input_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (1024, 1024, 1024), classes: int = 10,
         t_clip: float = 1.0, alpha: bool = False, stochastic: bool = False, zero_point: int = 128,
-        frac_bits: int = 7, dropout: float = 0.0) -> BNNSequential:
+        frac_bits: int = 7, dropout: float = 0.0, input_binarize: Optional[int] = None) -> BNNSequential:
+    """``input_binarize`` (a threshold t): pixels become +1 (p >= t) or -1, as BNN-PYNQ's LFC
+    binarizes MNIST; the first layer is then an XNOR layer (IR ``InputSpec.binarize_threshold``)."""
     kw = dict(input_shape=list(input_shape), hidden=list(hidden), classes=classes, t_clip=t_clip, alpha=alpha,
               stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits, dropout=dropout)
+    if input_binarize is not None:  # recorded only when used: older checkpoints rebuild unchanged
+        kw["input_binarize"] = int(input_binarize)
+    first = "fixed" if input_binarize is None else "binary"
     c, h, w = input_shape
-    layers = [InputQuant(zero_point, frac_bits), Flatten()]
+    layers = [InputQuant(zero_point, frac_bits, binarize=input_binarize), Flatten()]
     width = c * h * w
     for i, out in enumerate(hidden):
-        layers += [BinaryLinear(width, out, alpha=alpha, stochastic=stochastic, input_kind="fixed" if i == 0 else "binary"),
+        layers += [BinaryLinear(width, out, alpha=alpha, stochastic=stochastic, input_kind=first if i == 0 else "binary"),
                    BatchNorm(out), BinaryActivation(t_clip, stochastic)]
         if dropout:
             layers.append(nn.Dropout(dropout))
         width = out
-    layers += [BinaryLinear(width, classes, input_kind="fixed" if not hidden else "binary"), Scale(1.0 / max(1, width) ** 0.5)]
+    layers += [BinaryLinear(width, classes, input_kind=first if not hidden else "binary"), Scale(1.0 / max(1, width) ** 0.5)]
     return _finish(BNNSequential(*layers), "mlp", kw)
 
 

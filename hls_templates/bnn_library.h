@@ -5,6 +5,7 @@
 //
 //   bnn_input      AXI4-Stream 64-bit beats -> bytes -> q = p - zero_point,
 //                  packed SIMD lanes of QB bits per word
+//   bnn_input_bin  the same, binarized: one bit (p >= threshold) per pixel
 //   bnn_swg        sliding-window generator (im2col) with a K-row line buffer
 //   bnn_mvtu       matrix-vector-threshold unit: PE channels x SIMD lanes per
 //                  cycle, accumulate over the input fold, threshold on the last
@@ -142,6 +143,42 @@ void bnn_input(hls::stream<AxisIn>& in, hls::stream<ap_uint<SIMD * QB> >& out, u
           ap_uint<8> p = buf(8 * l + 7, 8 * l);
           ap_int<QB> q = (int)p - ZP;
           word(QB * l + QB - 1, QB * l) = q;
+        }
+        out.write(word);
+        buf >>= 8 * SIMD;
+        have -= SIMD;
+        words++;
+      }
+      if (beats < BEATS && have <= SIMD) {
+        ap_uint<8 * (SIMD + 8)> beat = in.read().data;
+        buf |= beat << (8 * have);
+        unsigned n = left < 8 ? left : 8;
+        have += n;
+        left -= n;
+        beats++;
+      }
+    }
+  }
+}
+
+// Binarized input (InputSpec.binarize_threshold = THR): the same stream of raw
+// pixels, each becoming one bit (p >= THR; bit 1 = +1), SIMD bits per word.
+// Same schedule as bnn_input: at most one beat in and one word out per cycle.
+template <unsigned NBYTES, unsigned SIMD, unsigned THR, class AxisIn>
+void bnn_input_bin(hls::stream<AxisIn>& in, hls::stream<ap_uint<SIMD> >& out, unsigned frames) {
+  const unsigned BEATS = (NBYTES + 7) / 8;
+  const unsigned WORDS = NBYTES / SIMD;
+  for (unsigned f = 0; f < frames; f++) {
+    ap_uint<8 * (SIMD + 8)> buf = 0;  // bytes waiting, the oldest in the low bits
+    unsigned have = 0, beats = 0, words = 0, left = NBYTES;
+    while (words < WORDS) {
+#pragma HLS PIPELINE II=1
+      if (have >= SIMD) {
+        ap_uint<SIMD> word = 0;
+        for (unsigned l = 0; l < SIMD; l++) {
+#pragma HLS UNROLL
+          ap_uint<8> p = buf(8 * l + 7, 8 * l);
+          word[l] = ((unsigned)p >= THR) ? 1 : 0;
         }
         out.write(word);
         buf >>= 8 * SIMD;

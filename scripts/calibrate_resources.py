@@ -78,6 +78,9 @@ GENERIC_HOLDOUT = [
     ("fifo", {"W": 24, "DEPTH": 4}), ("fifo", {"W": 8, "DEPTH": 66}),
     ("dwc", {"EW": 1, "I": 32, "O": 8}), ("dwc", {"EW": 8, "I": 8, "O": 1}), ("dwc", {"EW": 8, "I": 8, "O": 4}),
     ("dwc", {"EW": 1, "I": 16, "O": 2}),
+    # window converters (SIMD dividing K*K*C_in, not C_in): gcd(SIMD, C_in) lanes -> SIMD lanes
+    ("dwc", {"EW": 8, "I": 3, "O": 27}), ("dwc", {"EW": 1, "I": 16, "O": 48}), ("dwc", {"EW": 1, "I": 8, "O": 72}),
+    ("dwc", {"EW": 1, "I": 4, "O": 12}),
     ("maxpool", {"C": 32, "W": 12, "K": 2}),
 ]
 MODULE_FILE = {"swg": "bnn_swg", "fifo": "bnn_fifo", "dwc": "bnn_dwc", "maxpool": "bnn_maxpool",

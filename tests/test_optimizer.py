@@ -6,7 +6,7 @@ import pytest
 from bnnfpga import folding as fold_mod
 from bnnfpga import optimizer as O
 from bnnfpga import random_net
-from bnnfpga.folding import LayerFold, divisors, layer_cycles, simd_base
+from bnnfpga.folding import LayerFold, divisors, fold_cycles, layer_cycles, simd_options
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +23,8 @@ def min_lanes(net, T):
     """Exhaustive: the fewest PE*SIMD lanes per layer with at most T cycles."""
     total = 0
     for layer in net.compute_layers():
-        best = min((pe * s for pe in divisors(layer.out_channels) for s in divisors(simd_base(layer))
-                    if layer_cycles(net, layer, LayerFold(pe, s)) <= T), default=None)
+        best = min((pe * s for pe in divisors(layer.out_channels) for s in simd_options(net, layer)
+                    if fold_cycles(net, layer, LayerFold(pe, s)) <= T), default=None)
         if best is None:
             return None
         total += best
@@ -39,15 +39,16 @@ def test_bnn_pynq_cnv_folding_reproduces_its_cycles(cnv):
 
 def test_cnv_lane_budget_is_optimal(cnv):
     """Under BNN-PYNQ's 2,272 lanes, the optimizer's cycles are the exhaustive optimum.
-    Our legal foldings (SIMD | C_in, PE | C_out) need 2,281 lanes for anything under
-    32,768 cycles: 9 lanes (0.4%) more than BNN-PYNQ's budget, so 32,768 is the best."""
+    With SIMD dividing the window K*K*C_in (PE | C_out), 28,224 cycles need 2,193 lanes
+    and anything faster 2,321, so 28,224 beats BNN-PYNQ's 32,768 on its own lane budget
+    (under the old rule SIMD | C_in, 32,767 cycles needed 2,281 lanes)."""
     r = O.optimize(cnv, lanes=2272)
     assert r.feasible and r.lanes <= 2272
     fold_mod.check(cnv, r.folding)
-    assert r.cycles == 32768
-    assert min_lanes(cnv, 32767) == 2281
-    r2 = O.optimize(cnv, lanes=2281)
-    assert r2.cycles == 32400 and r2.lanes <= 2281
+    assert r.cycles == 28224 < 32768
+    assert min_lanes(cnv, 28224) == 2193 and min_lanes(cnv, 28223) == 2321
+    r2 = O.optimize(cnv, lanes=2321)
+    assert r2.cycles < 28224 and r2.lanes <= 2321
     assert r.binding == "lanes"
 
 

@@ -204,15 +204,26 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
     widths = [64]
 
     in_bytes = sp.height * sp.width * sp.channels
-    s0 = folding[compute[0].name].simd
+    s0 = _in_lanes(compute[0], folding[compute[0].name])
+    if sp.binarize_threshold is not None:
+        qb = 1
     cur, lanes, cur_qb = "s_input", s0, qb
     widths.append(s0 * qb)
-    stages.append(Stage(
-        "input", "", "input: AXI4-Stream bytes -> q = p - zero_point",
-        [f"{in_bytes} bytes per frame ({_shape(sp.shape)}, HxWxC) in {-(-in_bytes // 8)} 64-bit beats",
-         f"q = p - {sp.zero_point}, {qb}-bit signed; {s0} lanes per word (first layer's SIMD); one beat in and one word out per cycle"],
-        f"bnn_input<{in_bytes}, {s0}, {qb}, {sp.zero_point}, axis_in_t>(s_axis, {cur}, frames)",
-        cur, f"ap_uint<{s0 * qb}>", input_cycles(in_bytes, s0), _shape(sp.shape), "", str(s0)))
+    if sp.binarize_threshold is not None:
+        t = int(sp.binarize_threshold)
+        stages.append(Stage(
+            "input", "", f"input: AXI4-Stream bytes -> bits (p >= {t})",
+            [f"{in_bytes} bytes per frame ({_shape(sp.shape)}, HxWxC) in {-(-in_bytes // 8)} 64-bit beats",
+             f"binarized: bit = (p >= {t}), 1 = +1; {s0} bits per word (first layer's input lanes); one beat in and one word out per cycle"],
+            f"bnn_input_bin<{in_bytes}, {s0}, {t}, axis_in_t>(s_axis, {cur}, frames)",
+            cur, f"ap_uint<{s0}>", input_cycles(in_bytes, s0), _shape(sp.shape), "", str(s0)))
+    else:
+        stages.append(Stage(
+            "input", "", "input: AXI4-Stream bytes -> q = p - zero_point",
+            [f"{in_bytes} bytes per frame ({_shape(sp.shape)}, HxWxC) in {-(-in_bytes // 8)} 64-bit beats",
+             f"q = p - {sp.zero_point}, {qb}-bit signed; {s0} lanes per word (first layer's SIMD); one beat in and one word out per cycle"],
+            f"bnn_input<{in_bytes}, {s0}, {qb}, {sp.zero_point}, axis_in_t>(s_axis, {cur}, frames)",
+            cur, f"ap_uint<{s0 * qb}>", input_cycles(in_bytes, s0), _shape(sp.shape), "", str(s0)))
 
     for li, (layer, (ishape, oshape)) in enumerate(zip(net.layers, infer_shapes(net))):
         ident = ids[layer.name]
@@ -233,31 +244,45 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
         pe, simd = f.pe, f.simd
         last = layer is compute[-1]
         nbits = int(np.prod(ishape))
-        if lanes != simd:
+        want = _in_lanes(layer, f)  # SIMD, or gcd(SIMD, C_in) for a window generator when SIMD does not divide C_in
+        if lanes != want:
             out = f"s{li}_{ident}_cv"
-            widths.append(lanes + simd)
-            cyc = nbits // lanes + nbits // simd
+            widths.append(lanes + want)
+            cyc = nbits // lanes + nbits // want
             stages.append(Stage(
-                "convert", layer.name, f"width converter before '{lname}': {lanes} -> {simd} bits",
-                [f"{nbits} bits per frame; {nbits // lanes} words in, {nbits // simd} words out: {cyc} cycles"],
-                f"bnn_convert<{lanes}, {simd}, {nbits}>({cur}, {out}, frames)",
-                out, f"ap_uint<{simd}>", cyc, _shape(ishape), "", f"{lanes}->{simd}"))
-            cur, lanes = out, simd
+                "convert", layer.name, f"width converter before '{lname}': {lanes} -> {want} bits",
+                [f"{nbits} bits per frame; {nbits // lanes} words in, {nbits // want} words out: {cyc} cycles"],
+                f"bnn_convert<{lanes}, {want}, {nbits}>({cur}, {out}, frames)",
+                out, f"ap_uint<{want}>", cyc, _shape(ishape), "", f"{lanes}->{want}"))
+            cur, lanes = out, want
         ww = simd * cur_qb
         if isinstance(layer, Conv2D):
             h, w, c = ishape
-            cf = c // simd
+            cf = c // want
+            gw = want * cur_qb
             k, pad = layer.kernel, layer.pad
             oh, ow = oshape[0], oshape[1]
             out = f"s{li}_{ident}_win"
             cyc = h * w * cf + oh * ow * k * k * cf
             stages.append(Stage(
                 "swg", layer.name, f"sliding window of '{lname}': {k}x{k}, padding {layer.padding}",
-                [f"{_shape(ishape)} -> {oh}x{ow} windows of {k}x{k}x{c} in (ky, kx, c) order, {k * k * cf} words of {simd} lanes",
+                [f"{_shape(ishape)} -> {oh}x{ow} windows of {k}x{k}x{c} in (ky, kx, c) order, {k * k * cf} words of {want} lanes",
                  f"pad {pad} ({'q = 0' if cur_qb > 1 else 'bit 0 = -1'}); line buffer of {k} rows; {cyc} cycles"],
-                f"bnn_swg<{k}, {h}, {w}, {cf}, {pad}, {ww}>({cur}, {out}, frames)",
-                out, f"ap_uint<{ww}>", cyc, _shape(ishape), "", str(simd)))
+                f"bnn_swg<{k}, {h}, {w}, {cf}, {pad}, {gw}>({cur}, {out}, frames)",
+                out, f"ap_uint<{gw}>", cyc, _shape(ishape), "", str(want)))
             cur = out
+            if want != simd:  # SIMD runs across kernel positions: pack g-lane words into SIMD-lane words
+                wbits = oh * ow * layer.fan_in * cur_qb
+                out = f"s{li}_{ident}_wcv"
+                widths.append(gw + ww)
+                cyc = wbits // gw + wbits // ww
+                stages.append(Stage(
+                    "convert", layer.name, f"window width converter of '{lname}': {want} -> {simd} lanes",
+                    [f"SIMD={simd} does not divide C_in={c} but divides the window's {layer.fan_in} values; "
+                     f"{wbits} bits per frame; {wbits // gw} words in, {wbits // ww} words out: {cyc} cycles"],
+                    f"bnn_convert<{gw}, {ww}, {wbits}>({cur}, {out}, frames)",
+                    out, f"ap_uint<{ww}>", cyc, _shape(ishape), "", f"{want}->{simd}"))
+                cur = out
             pix = oh * ow
         else:
             pix = 1
@@ -420,6 +445,12 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
     files["tv/expected_words.bin"] = expected_words(scores, label_select(scores, top_k)).tobytes()
     files[MARKER] = f"bnnfpga {__version__} HLS project of network '{safe_text(net.name)}'\n"
     return dict(sorted(files.items()))
+
+
+def _in_lanes(layer, f: LayerFold) -> int:
+    """Lanes per word of the stream a compute layer reads before its window generator:
+    SIMD, or gcd(SIMD, C_in) for a convolution whose SIMD does not divide C_in."""
+    return fo.swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
 
 
 def input_cycles(nbytes: int, simd: int) -> int:

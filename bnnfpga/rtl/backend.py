@@ -75,6 +75,9 @@ class LayerRTL:
     index: int = 0  # compute-layer index (target_layer)
     mem_file: str = ""  # weight ROM contents, relative to the design folder
     runtime: bool = False  # parameters loadable at run time
+    lut_pe: int = 0  # the last lut_pe PEs read a LUT ROM (LayerFold.lut_pe)
+    mem_file_lut: str = ""
+    weight_words_lut: List[str] = field(default_factory=list)
     weight_words: List[str] = field(default_factory=list)
     threshold_words: List[Tuple[str, str]] = field(default_factory=list)
 
@@ -126,6 +129,12 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
     width = f.pe * f.simd
     L.weight_words = [f"{_pack_row(row):0{(width + 3) // 4}x}" for row in w]
     L.mem_file = f"mem/{mod}_weights.mem"
+    lp = int(getattr(f, "lut_pe", 0))
+    if lp:  # PEs pe - lp .. pe - 1 (the high bits of each word) go to a LUT ROM of their own
+        nb = (f.pe - lp) * f.simd
+        L.lut_pe, L.mem_file_lut = lp, f"mem/{mod}_weights_lut.mem"
+        L.weight_words_lut = [f"{_pack_row(row[nb:]):0{(lp * f.simd + 3) // 4}x}" for row in w]
+        L.weight_words = [f"{_pack_row(row[:nb]):0{(nb + 3) // 4}x}" for row in w] if nb else []
     if not scores:
         t = layer.thresholds.t.astype(np.int64)
         d = layer.thresholds.direction
@@ -153,6 +162,16 @@ def _weight_mem(L: LayerRTL) -> str:
     return "\n".join(out) + "\n"
 
 
+def _weight_mem_lut(L: LayerRTL) -> str:
+    """$readmemh text of the LUT-ROM part of a split weight ROM (PEs pe - lut_pe .. pe - 1)."""
+    p0 = L.pe - L.lut_pe
+    out = [f"// Layer '{L.name}': weights of PEs {p0}..{L.pe - 1} (LUT ROM), {L.sf * L.nf} words x {L.lut_pe * L.simd} bits; "
+           f"word nf*{L.sf} + sf holds, for PE p, weight bits [sf*{L.simd} +: {L.simd}] of output channel "
+           f"nf*{L.pe} + p at bits [(p-{p0})*{L.simd} +: {L.simd}]"]
+    out += L.weight_words_lut
+    return "\n".join(out) + "\n"
+
+
 def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth: Optional[int] = None,
          runtime_params: bool = False):
     """The stage chain and per-layer modules (no text yet)."""
@@ -163,6 +182,9 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
     fold_mod.check(net, folding)
     if runtime_params:
         for layer in net.compute_layers():
+            if getattr(folding[layer.name], "lut_pe", 0):
+                raise RTLError(f"layer '{layer.name}': lut_pe={folding[layer.name].lut_pe} (weights in LUT ROM) cannot "
+                               "be combined with runtime_params; set lut_pe to 0")
             if folding[layer.name].simd > 64:
                 raise RTLError(f"layer '{layer.name}': SIMD={folding[layer.name].simd} > 64 cannot be loaded at run "
                                f"time (one 64-bit value per weight word); lower its SIMD or drop runtime_params")
@@ -174,6 +196,11 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
     in_beats = -(-n0 // 8)
     stages: List[Stage] = [Stage("u_input", "bnn_input", [("QW", qw), ("ZERO_POINT", sp.zero_point)], 64, 8 * qw,
                                  f"input: {n0} bytes in {in_beats} beats -> q = pixel - {sp.zero_point}", kind="input")]
+    if sp.binarize_threshold is not None:  # one bit per pixel (pixel >= threshold)
+        qw = 1
+        stages[0] = Stage("u_input", "bnn_input_bin", [("THRESHOLD", int(sp.binarize_threshold))], 64, 8,
+                          f"input: {n0} bytes in {in_beats} beats -> bits (pixel >= {sp.binarize_threshold})",
+                          kind="input")
     cur_ew, cur_i, elems = qw, 8, n0
     lastn = n0 - (in_beats - 1) * 8
     nconv = [0]
@@ -205,7 +232,8 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         L = _layer_rtl(net, layer, shp, f, used)
         L.index, L.runtime = len(layers), bool(runtime_params)
         layers.append(L)
-        convert(f.simd, f"SIMD words for {layer.name}")
+        g = fold_mod.swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
+        convert(g, f"SIMD words for {layer.name}")
         if isinstance(layer, Conv2D):
             h, w, c = ishape
             k = layer.kernel
@@ -213,16 +241,20 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
             while r < 2 * k + 1:
                 r *= 2
             stages.append(Stage(f"u_swg_{L.module[6:]}", "bnn_swg",
-                                [("H", h), ("W", w), ("CW", c // f.simd), ("WW", f.simd * cur_ew), ("K", k),
+                                [("H", h), ("W", w), ("CW", c // g), ("WW", g * cur_ew), ("K", k),
                                  ("PAD", layer.pad), ("R", r)],
-                                f.simd * cur_ew, f.simd * cur_ew,
+                                g * cur_ew, g * cur_ew,
                                 f"sliding window {k}x{k} '{layer.padding}' over {ishape} for {layer.name}", kind="swg"))
+            if g != f.simd:  # SIMD divides K*K*C_in but not C_in: pack the window's g-lane words
+                cur_i, lastn, elems = g, g, oshape[0] * oshape[1] * layer.fan_in
+                convert(f.simd, f"window words for {layer.name} (SIMD runs across kernel positions)")
         stages.append(Stage(f"u_{L.module}", L.module, [], f.simd * cur_ew, f.pe * L.obw,
                             f"{L.kind} '{layer.name}' {ishape} -> {oshape} PE={f.pe} SIMD={f.simd}", kind=L.kind,
                             params_port=bool(runtime_params)))
-        if isinstance(layer, Dense):
+        if isinstance(layer, Dense) or g != f.simd:
             # a dense MVTU reads its input only during its first output fold: room for a
-            # whole input vector keeps the stage before it from stalling meanwhile
+            # whole input vector keeps the stage before it from stalling meanwhile (so for a
+            # convolution whose window words arrive slower than one per cycle: SIMD not dividing C_in)
             stages[-1].fifo_depth = max(2, min(L.sf + 2, 1024))
         cur_ew, cur_i, lastn, elems = L.obw, f.pe, f.pe, int(np.prod(oshape))
     convert(1, "one score per word")
@@ -245,29 +277,36 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     stages, layers, in_beats = plan(net, folding, top_k, fifo_depth, runtime_params)
     env = _env()
     files: Dict[str, str] = {}
-    for name in STATIC_MODULES:
+    modules = STATIC_MODULES + (["bnn_input_bin.sv"] if net.input.binarize_threshold is not None else [])
+    for name in modules:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")
     for L in layers:
         files[f"rtl/{L.module}.sv"] = layer_t.render(L=L)
-        files[L.mem_file] = _weight_mem(L)
+        if L.weight_words:
+            files[L.mem_file] = _weight_mem(L)
+        if L.lut_pe:
+            files[L.mem_file_lut] = _weight_mem_lut(L)
     cycles = fold_mod.pipeline_cycles(net, folding, top_k)
     files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
         net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,
         in_beats=in_beats, out_words=net.num_classes + top_k, runtime=bool(runtime_params))
-    order = [f"rtl/{n}" for n in STATIC_MODULES] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
+    order = [f"rtl/{n}" for n in modules] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
     files["files.f"] = "".join(p + "\n" for p in order)
     meta = {
         "generator": "bnnfpga.rtl", "generator_version": GENERATOR_VERSION, "network": net.name, "top": TOP,
         "top_k": top_k, "classes": net.num_classes, "runtime_params": bool(runtime_params), "input_shape": list(net.input.shape),
         "zero_point": net.input.zero_point, "in_beats_per_frame": in_beats,
         "out_words_per_frame": net.num_classes + top_k, "analytical_cycles_per_frame": cycles,
-        "folding": {k: {"pe": v.pe, "simd": v.simd} for k, v in sorted(folding.items())},
+        "folding": {k: {"pe": v.pe, "simd": v.simd, **({"lut_pe": v.lut_pe} if getattr(v, "lut_pe", 0) else {})}
+                    for k, v in sorted(folding.items())},
         "stage_cycles": [{"name": s.name, "kind": s.kind, "cycles": s.cycles} for s in stage_cycles(net, folding, top_k)],
         "stages": [{"instance": s.inst, "module": s.module, "kind": s.kind, "params": dict(s.params),
                     "fifo_depth": s.fifo_depth, "comment": s.comment} for s in stages],
         "layer_modules": {L.name: L.module for L in layers},
     }
+    if net.input.binarize_threshold is not None:
+        meta["binarize_threshold"] = int(net.input.binarize_threshold)
     files["design.json"] = json.dumps(meta, indent=2, sort_keys=True) + "\n"
     return files
 
