@@ -256,6 +256,11 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
     and the clock; ``lanes`` caps the total PE*SIMD; ``target_fps`` asks for the
     cheapest folding meeting that rate instead of the fastest that fits."""
     net.validate()
+    if net.is_graph:  # shortcut networks: bnnfpga.graph_optimizer
+        from .graph_optimizer import optimize_graph
+
+        return optimize_graph(net, board, target_fps=target_fps, clock_mhz=clock_mhz, budget=budget, lanes=lanes,
+                              lut_margin=lut_margin, bram_margin=bram_margin, model=model, top_k=top_k)
     model = model or ResourceModel.load()
     b = boards_mod.get(board) if isinstance(board, str) else board
     if budget is None:

@@ -150,3 +150,13 @@ def test_trained_graph_back_pressure_200_frames(kind):
     imgs = ds.x_test[:200]
     r = check_case(net, fold, 1, imgs, source_pause=0.3, sink_pause=0.4, seed=7)
     assert r.scores.shape == (200, net.num_classes)
+
+
+def test_graph_design_lints_clean(tmp_path):
+    """bnnfpga rtl on a graph model file: the design passes verilator --lint-only -Wall."""
+    from bnnfpga import modelfile
+    from bnnfpga.cli import main
+
+    net, _, _, _ = random_case(0)
+    modelfile.save(net, tmp_path / "g.bnn")
+    assert main(["rtl", str(tmp_path / "g.bnn"), "-o", str(tmp_path / "out"), "--lint"]) == 0
