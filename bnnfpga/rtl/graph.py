@@ -423,6 +423,8 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1,
             s.depth = max(MIN_DEPTH, min(s.formula, cap))
             if s.formula > s.depth:
                 s.role = "rate matching (capped)"
+            elif s.formula > MIN_DEPTH:
+                s.role = "rate matching"
     for s in streams:
         if s.sid in joins:
             # the capacity taken from the pass-through stages' FIFOs in front of a join input goes to it
