@@ -24,19 +24,31 @@ Stages (in the network's topological order), each joined to its readers by a
 
 FIFO depths
 -----------
-Every FIFO's depth comes from :func:`bnnfpga.fifo_depth.analyze` run on the
-*RTL's own* cycle programs (:func:`rtl_procs`): what each module reads and
-writes in every cycle (the sliding-window generator as a writer and a reader
-running concurrently, the width converter reading and writing in one cycle,
-an MVTU reading during its first output fold), and each module's latency from
-accepting a word to pushing its result into the next FIFO (``LATENCY``: 2 for
-an MVTU's two register stages, 1 for a registered stage, 0 for the duplicator
-and the converter), modelled as pass-through delay stages.  The analysis is
-the max-plus schedule of the pipeline at its analytical period P (the slowest
-stage's cycles per frame) with unbounded FIFOs; each FIFO gets the largest
-occupancy of that schedule (at least ``MIN_DEPTH``).  The RTL co-simulation
-checks the result: designs run at P cycles per frame without deadlock
-(tests/test_graph_rtl.py), and a clearly smaller shortcut FIFO stalls.
+The depths come from :func:`bnnfpga.fifo_depth.analyze` run on the *RTL's
+own* cycle programs (:func:`rtl_procs`): what each module reads and writes in
+every cycle (the sliding-window generator as a writer and a reader running
+concurrently, the width converter reading and writing in one cycle, an MVTU
+reading during its first output fold, the output stage passing scores
+through), and each module's latency from accepting a word to pushing its
+result into the next FIFO (``LATENCY``: 2 for an MVTU's two register stages, 1
+for a registered stage, 0 for the duplicator and the converter), modelled as
+pass-through delay stages.  The analysis is the max-plus schedule of the
+pipeline at its analytical period P (the slowest stage's cycles per frame)
+with unbounded FIFOs; the formula's depth of a FIFO is the largest occupancy
+of that schedule.
+
+* A FIFO that feeds a join (add / concat) gets the formula's depth (plus the
+  formula depth that was capped away from the duplicators and converters
+  directly in front of it).  These are the shortcut FIFOs: a smaller one
+  deadlocks or loses throughput (tests/test_graph_rtl.py).
+* Every other FIFO gets the chain backend's depth (4, or SF + 2 in front of a
+  dense layer), or the formula's when smaller: outside a fork-join a full FIFO
+  only holds back a producer whose reader is slower, as in chains.  The
+  formula's "rate matching" depths (a sliding-window generator that runs ahead
+  of an MVTU replaying its input buffer, ...) would cost memory for nothing.
+
+The RTL co-simulation checks the result: designs run at exactly P cycles per
+frame without deadlock on 22 random graphs and the trained ResNet/DenseNet.
 """
 from __future__ import annotations
 
