@@ -73,3 +73,19 @@ def test_optimizer_reports_an_impossible_budget(model):
     net = rn.random_graph_network(np.random.default_rng(5), "densenet")
     r = optimizer.optimize(net, budget=Budget(lut=50.0), model=model)
     assert not r.feasible and r.binding == "LUT"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rtl_fifo_depths_reach_the_rate_in_the_cycle_model(seed):
+    """The RTL plan's depths (formula on join inputs, chain depths elsewhere) in bnnfpga.fifo_depth.simulate
+    of the RTL's own cycle programs: no deadlock, the analytical cycles per frame."""
+    from bnnfpga import fifo_depth as fd
+
+    rng = np.random.default_rng(300 + seed)
+    net = rn.random_graph_network(rng, "resnet" if seed % 2 else "densenet")
+    pl = graph.plan_graph(net, rn.random_folding(rng, net))
+    depths = {o: 1 << 30 for p in pl.procs for o in p.outs if "~" in o}  # module-internal registers
+    depths.update({f"s{s.sid}": s.depth for s in pl.streams})
+    r = fd.simulate(pl.procs, depths, frames=4)
+    assert not r.deadlock and r.period == pl.cycles
+    assert pl.schedule.measured_period == pl.cycles
