@@ -139,7 +139,14 @@ def part_table(a, out: Path):
         if a.epochs > 0 and y_test is not None:
             gl = golden.GoldenModel(net).run(x_test)
             acc = float((golden.predict_labels(gl) == y_test).mean())
-        fold = fo.for_target(net, a.target_cycles)
+        if a.board:
+            from bnnfpga import optimizer
+
+            t0 = time.time()
+            fold = optimizer.optimize(net, a.board).folding
+            print(f"[{key}] optimizer for {a.board}: {time.time() - t0:.0f} s", flush=True)
+        else:
+            fold = fo.for_target(net, a.target_cycles)
         t0 = time.time()
         files = backend.generate(net, fold)
         gen_s = time.time() - t0
@@ -160,7 +167,8 @@ def part_table(a, out: Path):
         rows.append(row)
         print(json.dumps(row), flush=True)
         (out / "table.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"\nCIFAR-10 shape 3x32x32; folding fo.for_target(net, {a.target_cycles}); epochs {a.epochs} on {a.device}; "
+    how = f"optimizer.optimize(net, '{a.board}')" if a.board else f"fo.for_target(net, {a.target_cycles})"
+    print(f"\nCIFAR-10 shape 3x32x32; folding {how}; epochs {a.epochs} on {a.device}; "
           f"torch==golden on {a.check_images} test images; RTL cosim on {a.frames} frames")
     print(f"{'model':9} {'weight bits':>11} {'layers':>6} {'accuracy':>8} {'torch==gold':>11} {'cycles (analyt.)':>16} "
           f"{'cycles (RTL)':>12} {'RTL==gold':>9} {'PExSIMD':>7} {'LUT':>8} {'BRAM36':>7} {'LUT/BRAM from':>13} "
@@ -282,6 +290,7 @@ def main(argv=None):
     p.add_argument("--train-images", type=int, default=50000)
     p.add_argument("--check-images", type=int, default=200, help="test images for torch == golden")
     p.add_argument("--target-cycles", type=int, default=32768, help="cycles per frame (BNN-PYNQ CNV's)")
+    p.add_argument("--board", default=None, help="fold with the optimizer for this board (fastest that fits) instead")
     p.add_argument("--frames", type=int, default=0, help="frames to co-simulate per model (0: no RTL simulation)")
     p.add_argument("--yosys", action="store_true", help="yosys LUT/BRAM (many minutes per CNV-size design)")
     p.add_argument("--yosys-timeout", type=float, default=5400)

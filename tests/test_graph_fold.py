@@ -89,3 +89,22 @@ def test_rtl_fifo_depths_reach_the_rate_in_the_cycle_model(seed):
     r = fd.simulate(pl.procs, depths, frames=4)
     assert not r.deadlock and r.period == pl.cycles
     assert pl.schedule.measured_period == pl.cycles
+
+
+@pytest.mark.slow
+def test_graph_estimate_against_yosys(model, tmp_path):
+    """yosys synth_xilinx of a small graph design: LUT and FF within 25% of the model's estimate;
+    the FIFO instances are named in the per-stage report."""
+    from bnnfpga.rtl import backend, yosys
+
+    if yosys.yosys_path() is None:
+        pytest.skip("yosys not installed")
+    net = rn.random_graph_network(np.random.default_rng(11), "resnet")
+    fold = fo.for_target(net, 2304)
+    d = backend.write_design(backend.generate(net, fold), tmp_path / "d")
+    rep = yosys.estimate(d)
+    est = model.total(net, fold)
+    print(f"yosys LUT {rep['total']['LUT']} FF {rep['total']['FF']}; model LUT {est.lut:.0f} FF {est.ff:.0f}")
+    assert abs(est.lut / rep["total"]["LUT"] - 1) < 0.25
+    assert abs(est.ff / rep["total"]["FF"] - 1) < 0.25
+    assert any("join input" in s["what"] for s in rep["stages"])
