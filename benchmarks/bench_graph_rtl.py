@@ -266,8 +266,7 @@ def part_back_pressure(a):
         train(model, ds.x_train[:n], ds.y_train[:n], TrainConfig(epochs=1, batch_size=50, val_fraction=0.2, threads=1),
               progress=False)
         net = export.to_ir(model.eval(), (c, h, w), name=f"tiny_{kind}")
-        fold = {l.name: LayerFold(min(l.out_channels, 4) if l.out_channels % min(l.out_channels, 4) == 0 else 1,
-                                  max(d for d in fo.divisors(fo.simd_base(l)) if d <= 16)) for l in net.compute_layers()}
+        fold = fo.for_target(net, 7056)  # the 28x28 stem's window generator: 7056 words per frame at least
         imgs = ds.x_test[: a.back_pressure]
         gold = golden.GoldenModel(net).run(imgs)
         r0 = cosim.cosimulate(net, imgs[:12], fold, top_k=3)
