@@ -304,6 +304,11 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
     when block RAM binds, weights of some PEs may move to LUT ROM (``LayerFold.lut_pe``,
     honoured by the RTL backend)."""
     net.validate()
+    if net.is_graph:  # shortcut networks: bnnfpga.graph_optimizer
+        from .graph_optimizer import optimize_graph
+
+        return optimize_graph(net, board, target_fps=target_fps, clock_mhz=clock_mhz, budget=budget, lanes=lanes,
+                              lut_margin=lut_margin, bram_margin=bram_margin, model=model, top_k=top_k)
     model = model or ResourceModel.load()
     b = boards_mod.get(board) if isinstance(board, str) else board
     if budget is None:

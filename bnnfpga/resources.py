@@ -417,6 +417,10 @@ class ResourceModel:
     def network(self, net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> List[StageEstimate]:
         """Estimates of every stage (each stage's input FIFO is listed as its own entry)."""
         check(net, folding)
+        if net.is_graph:  # shortcut networks: the stages and FIFOs of bnnfpga.rtl.graph
+            from .graph_resources import graph_network
+
+            return graph_network(self, net, folding, top_k)
         out: List[StageEstimate] = []
         for i, s in enumerate(stage_specs(net, folding, top_k)):
             if i > 0:

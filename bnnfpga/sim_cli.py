@@ -53,9 +53,9 @@ def resolve_folding(net, args):
     target = getattr(args, "target_cycles", None)
     if target is not None:
         return fo.check(net, fo.for_target(net, target))
-    if net.is_graph:  # the optimizer handles chains only so far
-        print(f"note: '{net.name}' is a graph network; the folding optimizer handles chains only, "
-              f"so the folding meets {DEFAULT_TARGET_CYCLES} cycles per frame per layer (use --folding to choose)")
+    if net.is_graph:  # a quick default: the optimizer (bnnfpga fold) runs the RTL plan per candidate
+        print(f"note: '{net.name}' is a graph network; the folding meets {DEFAULT_TARGET_CYCLES} cycles per frame per "
+              f"layer (bnnfpga fold MODEL --board B writes the optimizer's folding; use --folding to choose)")
         return fo.check(net, fo.for_target(net, DEFAULT_TARGET_CYCLES))
     from .optimizer import default_folding
 

@@ -274,6 +274,10 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
 
     ``runtime_params``: weights and thresholds in RAMs (initialised with the
     network's values) that do_init runs overwrite (docs/interface.md)."""
+    if net.is_graph:  # shortcut networks: bnnfpga.rtl.graph
+        from .graph import generate_graph
+
+        return generate_graph(net, folding, top_k, fifo_depth, runtime_params)
     stages, layers, in_beats = plan(net, folding, top_k, fifo_depth, runtime_params)
     env = _env()
     files: Dict[str, str] = {}

@@ -36,6 +36,12 @@ def _rtl(args) -> int:
                              runtime_params=args.runtime_params)
     out = backend.write_design(files, args.output)
     stages = stage_cycles(net, fold, args.top_k)
+    if net.is_graph:  # the RTL plan's own stages and cycles (bnnfpga.rtl.graph)
+        import json
+
+        from ..folding import StageCycles
+
+        stages = [StageCycles(s["name"], s["kind"], s["cycles"], "") for s in json.loads(files["design.json"])["stage_cycles"]]
     width = max(len(s.name) for s in stages)
     for s in stages:
         print(f"  {s.name:{width}s} {s.kind:8s} {s.cycles:>9d} cycles/frame  {s.detail}")

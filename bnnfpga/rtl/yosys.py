@@ -126,6 +126,8 @@ def estimate(design_dir, timeout: Optional[float] = None, log: bool = False) -> 
     totals = _totals(stat)
     insts = _top_instances((work / "top.il").read_text())
     comments = {s["instance"]: s["comment"] for s in meta["stages"]}
+    comments.update({f"u_fifo_s{f['stream']}": f"FIFO {f['producer']} -> {f['consumer']}, depth {f['depth']} {f['role']}".strip()
+                     for f in meta.get("fifos", [])})  # graph designs (bnnfpga.rtl.graph)
     stages = []
     for inst, mod in insts.items():
         if mod not in totals:
