@@ -107,11 +107,26 @@ def stage_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) ->
             stages.append(StageCycles(layer.name, "maxpool", ishape[0] * ishape[1], f"{ishape}->{oshape}, one pixel per cycle"))
             continue
         f = folding[layer.name]
+        if isinstance(layer, Conv2D) and layer.stride > 1:
+            stages.append(swg_stage(layer, ishape, oshape, f))
         cyc = layer_cycles(net, layer, f)
         kind = "conv" if isinstance(layer, Conv2D) else "dense"
         stages.append(StageCycles(layer.name, kind, cyc, f"{ishape}->{oshape} PE={f.pe} SIMD={f.simd}"))
     stages.append(StageCycles("output", "output", net.num_classes + top_k, f"{net.num_classes} scores + {top_k} labels"))
     return stages
+
+
+def swg_stage(layer: Conv2D, ishape, oshape, f: LayerFold) -> StageCycles:
+    """The sliding-window generator of a strided convolution as a stage of its own: it takes
+    H*W*C/SIMD words in and gives OH*OW*K*K*C/SIMD words out, each at one word per cycle and
+    concurrently (the RTL line buffer), so it needs the larger of the two.  A stride-1 window
+    generator always keeps up with its MVTU (it emits what the MVTU reads, one word per cycle),
+    so it is not listed; a stride above K reads more words than it emits and can be the slowest."""
+    cf = layer.in_channels // f.simd
+    words_in = ishape[0] * ishape[1] * cf
+    words_out = oshape[0] * oshape[1] * layer.kernel * layer.kernel * cf
+    return StageCycles(f"swg {layer.name}", "swg", max(words_in, words_out),
+                       f"{ishape}: {words_in} words in, {words_out} out (stride {layer.stride})")
 
 
 def pipeline_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> int:

@@ -27,6 +27,7 @@ from ..cli import UserError
 from ..folding import LayerFold, stage_cycles
 from ..ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, sanitize_identifier
 from ..outdir import write_tree
+from .. import strided
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "rtl_templates"
 STATIC_MODULES = ["bnn_fifo.sv", "bnn_dwc.sv", "bnn_input.sv", "bnn_swg.sv", "bnn_maxpool.sv",
@@ -196,8 +197,11 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         if isinstance(layer, MaxPool2D):
             h, w, c = ishape
             convert(c, f"pixels for {layer.name}")
-            stages.append(Stage("u_" + sanitize_identifier(layer.name, used), "bnn_maxpool",
-                                [("C", c), ("W", w), ("K", layer.kernel)], c, c,
+            if strided.is_window_pool(layer):  # kernel != stride: bnnfpga.strided
+                mod, prm = "bnn_maxpool_win", [("C", c), ("H", h), ("W", w), ("K", layer.kernel), ("S", layer.stride)]
+            else:
+                mod, prm = "bnn_maxpool", [("C", c), ("W", w), ("K", layer.kernel)]
+            stages.append(Stage("u_" + sanitize_identifier(layer.name, used), mod, prm, c, c,
                                 f"max-pool '{layer.name}' {ishape} -> {oshape}", kind="maxpool"))
             elems = int(np.prod(oshape))
             continue
@@ -212,9 +216,11 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
             r = 1
             while r < 2 * k + 1:
                 r *= 2
-            stages.append(Stage(f"u_swg_{L.module[6:]}", "bnn_swg",
-                                [("H", h), ("W", w), ("CW", c // f.simd), ("WW", f.simd * cur_ew), ("K", k),
-                                 ("PAD", layer.pad), ("R", r)],
+            mod, prm = "bnn_swg", [("PAD", layer.pad), ("R", r)]
+            if strided.is_strided_conv(layer):  # bnnfpga.strided
+                mod, prm = "bnn_swg_stride", [("PAD", layer.pad), ("S", layer.stride), ("R", strided.swg_rows(k, layer.stride))]
+            stages.append(Stage(f"u_swg_{L.module[6:]}", mod,
+                                [("H", h), ("W", w), ("CW", c // f.simd), ("WW", f.simd * cur_ew), ("K", k)] + prm,
                                 f.simd * cur_ew, f.simd * cur_ew,
                                 f"sliding window {k}x{k} '{layer.padding}' over {ishape} for {layer.name}", kind="swg"))
         stages.append(Stage(f"u_{L.module}", L.module, [], f.simd * cur_ew, f.pe * L.obw,
@@ -245,7 +251,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     stages, layers, in_beats = plan(net, folding, top_k, fifo_depth, runtime_params)
     env = _env()
     files: Dict[str, str] = {}
-    for name in STATIC_MODULES:
+    statics = STATIC_MODULES + [strided.RTL_MODULES[k] for k in sorted(strided.uses(net))]
+    for name in statics:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")
     for L in layers:
@@ -255,7 +262,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
         net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,
         in_beats=in_beats, out_words=net.num_classes + top_k, runtime=bool(runtime_params))
-    order = [f"rtl/{n}" for n in STATIC_MODULES] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
+    order = [f"rtl/{n}" for n in statics] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
     files["files.f"] = "".join(p + "\n" for p in order)
     meta = {
         "generator": "bnnfpga.rtl", "generator_version": GENERATOR_VERSION, "network": net.name, "top": TOP,
