@@ -57,3 +57,41 @@ def pool_out(n: int, k: int, s: int) -> int:
 def pool_slots(k: int, s: int) -> int:
     """Windows an input pixel lies in along one axis: ceil(K / S)."""
     return -(-k // s)
+
+
+# ---------------------------------------------------------------- FIFO-depth programs (bnnfpga.fifo_depth)
+def prog_swg_stride(k: int, s: int, h: int, w: int, cf: int, pad: int):
+    """bnn_swg_stride (HLS): before output row oy, read input rows up to oy*S + K - 1 - PAD; then emit
+    its windows; at the frame's end read the rows no window touched."""
+    import numpy as np
+
+    oh, ow = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+    rd, wr = [], []
+    rows = 0
+
+    def read(n):
+        rd.append(np.ones(n * w * cf, bool))
+        wr.append(np.zeros(n * w * cf, bool))
+
+    for oy in range(oh):
+        need = min(oy * s + k - 1 - pad, h - 1)
+        if rows <= need:
+            read(need + 1 - rows)
+            rows = need + 1
+        rd.append(np.zeros(ow * k * k * cf, bool))
+        wr.append(np.ones(ow * k * k * cf, bool))
+    if rows < h:
+        read(h - rows)
+    return np.concatenate(rd)[:, None], np.concatenate(wr)[:, None]
+
+
+def prog_maxpool_win(k: int, s: int, h: int, w: int, cf: int):
+    """bnn_maxpool_win (HLS): one input word per cycle; a word out when its window's last pixel arrives."""
+    import numpy as np
+
+    def closes(n):  # position i is the last of window j = (i - K + 1) / S
+        j = np.arange(n) - (k - 1)
+        return (j >= 0) & (j % s == 0) & (j // s < pool_out(n, k, s))
+
+    ys, xs = closes(h), np.repeat(closes(w), cf)
+    return np.ones((h * w * cf, 1), bool), (ys[:, None] & xs[None, :]).reshape(-1, 1)
