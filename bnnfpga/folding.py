@@ -129,6 +129,15 @@ def swg_stage(layer: Conv2D, ishape, oshape, f: LayerFold) -> StageCycles:
                        f"{ishape}: {words_in} words in, {words_out} out (stride {layer.stride})")
 
 
+def fold_stage_cycles(net: Network, layer, fold: LayerFold) -> int:
+    """The cycles a layer's folding sets: its MVTU's, or its strided window generator's when slower."""
+    cyc = layer_cycles(net, layer, fold)
+    if isinstance(layer, Conv2D) and layer.stride > 1:
+        ishape, oshape = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))[layer.name]
+        cyc = max(cyc, swg_stage(layer, ishape, oshape, fold).cycles)
+    return cyc
+
+
 def pipeline_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> int:
     return max(s.cycles for s in stage_cycles(net, folding, top_k))
 
@@ -149,7 +158,7 @@ def for_target(net: Network, target_cycles: int) -> Dict[str, LayerFold]:
         for pe in divisors(layer.out_channels):
             for simd in divisors(simd_base(layer)):
                 f = LayerFold(pe, simd)
-                cyc = layer_cycles(net, layer, f)
+                cyc = fold_stage_cycles(net, layer, f)
                 key = (cyc > target_cycles, pe * simd if cyc <= target_cycles else cyc, pe * simd, simd)
                 if best is None or key < best[0]:
                     best = (key, f)

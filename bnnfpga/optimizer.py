@@ -28,6 +28,7 @@ import numpy as np
 
 from . import boards as boards_mod
 from .folding import (FoldingError, LayerFold, check, divisors, layer_cycles, simd_base, stage_cycles)
+from .folding import fold_stage_cycles
 from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, infer_shapes
 from .resources import Resources, ResourceModel, place_ram, stage_specs
 
@@ -154,7 +155,7 @@ def _layer_candidates(net: Network, model: ResourceModel, top_k: int) -> Dict[st
                     r, _ = model.stage(s)
                     fr, _ = model.fifo(s.in_w, s.fifo_depth)
                     res = res + r + fr
-                cands.append(_Cand(f, layer_cycles(net, layer, f), res, pe * simd))
+                cands.append(_Cand(f, fold_stage_cycles(net, layer, f), res, pe * simd))
         out[layer.name] = cands
     return out
 
@@ -227,7 +228,7 @@ class _Search:
 def _floor_cycles(net: Network, top_k: int) -> Tuple[int, str]:
     """The slowest stage that no folding changes (input, max-pools, output)."""
     st = stage_cycles(net, {l.name: LayerFold(l.out_channels, simd_base(l)) for l in net.compute_layers()}, top_k)
-    fixed = [s for s in st if s.kind in ("input", "maxpool", "output")]
+    fixed = [s for s in st if s.kind in ("input", "maxpool", "output", "swg")]  # swg: strided, at full SIMD
     s = max(fixed, key=lambda s: s.cycles)
     return s.cycles, s.name
 
