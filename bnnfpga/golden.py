@@ -71,7 +71,7 @@ def im2col(fmap: np.ndarray, k: int, pad: int, pad_value, stride: int = 1) -> np
 def maxpool(x: np.ndarray, k: int, s: int) -> np.ndarray:
     """Binary max-pool (OR) of (N, H, W, C) bits: k x k windows every s pixels, no padding."""
     nb, h, w, c = x.shape
-    if k == s:
+    if k == s and h % k == 0 and w % k == 0:
         return x.reshape(nb, h // k, k, w // k, k, c).max(axis=(2, 4))
     win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s]  # N,Ho,Wo,C,ky,kx
     return win.max(axis=(4, 5))

@@ -40,7 +40,8 @@ Conventions (the whole project relies on them):
   output is about H/s, not H.  A max-pool with kernel k and stride s has no
   padding: ``floor((H - k) / s) + 1`` output rows, window (oy*s, ox*s); k > s
   overlaps windows (AlexNet's 3x3/2), k < s skips pixels, and k == s is the
-  classic pool (then k must divide H and W, as before).
+  classic pool (when k does not divide H, the last H mod k rows are dropped,
+  as torch does).
 * **Weights** are stored unpacked here as uint8 arrays of 0/1 bits
   (out, fan_in); the model file packs them (see ``bnnfpga.modelfile``).
 
@@ -316,13 +317,9 @@ def layer_out_shape(layer, shape: Tuple[int, ...], where: str) -> Tuple[int, ...
         for f, v in (("kernel", k), ("stride", s)):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise IRError(f"{where}: field '{f}' must be a positive integer, got {v!r}")
-        if k != s:  # overlapping (k > s) or sparse (k < s) windows, no padding
-            if h < k or w < k:
-                raise IRError(f"{where}: max-pool window {k} larger than input {h}x{w}")
-            return ((h - k) // s + 1, (w - k) // s + 1, c)
-        if h % layer.kernel or w % layer.kernel:
-            raise IRError(f"{where}: max-pool {layer.kernel} does not divide input {h}x{w}")
-        return (h // layer.kernel, w // layer.kernel, c)
+        if h < k or w < k:
+            raise IRError(f"{where}: max-pool window {k} larger than input {h}x{w}")
+        return ((h - k) // s + 1, (w - k) // s + 1, c)  # = (h // k, w // k) when k == s divides them
     raise IRError(f"{where}: unknown layer type {type(layer).__name__}")
 
 

@@ -221,8 +221,8 @@ def random_graph_network(rng: np.random.Generator, kind: Optional[str] = None, n
 
 def random_strided_network(rng: np.random.Generator, name: str = "strided") -> Network:
     """A small random chain with strided convolutions ("valid" and "same", strides 2..3, kernels
-    1..7) and max-pools whose kernel differs from their stride (3x3/2, 2x2/1, 3x3/1, 1x1/2, ...),
-    mixed with ordinary layers; then an optional dense layer and the scores."""
+    1..7) and max-pools whose kernel differs from their stride (3x3/2, 2x2/1, 3x3/1, 1x1/2, ...) or
+    does not divide their input, mixed with ordinary layers; then an optional dense layer and the scores."""
     zp = int(rng.choice([0, 128]))
     spec = (InputSpec(0, 0, 0, zero_point=0, frac_bits=8, bits=9) if zp == 0
             else InputSpec(0, 0, 0, zero_point=zp, frac_bits=7, bits=8))
@@ -247,8 +247,7 @@ def random_strided_network(rng: np.random.Generator, name: str = "strided") -> N
         strided_seen |= s > 1
         h, c = oh, out
         if h >= 2 and rng.random() < 0.6:
-            opts = [(kk, ss) for kk, ss in ((3, 2), (2, 1), (3, 1), (1, 2), (2, 3), (3, 3), (2, 2)) if kk <= h
-                    and (kk != ss or h % kk == 0)]
+            opts = [(kk, ss) for kk, ss in ((3, 2), (2, 1), (3, 1), (1, 2), (2, 3), (3, 3), (2, 2)) if kk <= h]
             kk, ss = opts[int(rng.integers(len(opts)))]
             layers.append(MaxPool2D(f"pool{i}", kk, ss))
             h = (h - kk) // ss + 1

@@ -232,7 +232,7 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
             h, w, c = ishape
             convert(c, layer.name)
             prm = {"C": c, "W": w, "K": layer.kernel}
-            if layer.stride != layer.kernel:  # bnn_maxpool_win (bnnfpga.strided)
+            if layer.stride != layer.kernel or h % layer.kernel or w % layer.kernel:  # bnn_maxpool_win (bnnfpga.strided)
                 prm.update(H=h, S=layer.stride)
             out.append(StageSpec("maxpool", layer.name, layer.name, prm, c))
             st["elems"] = int(np.prod(oshape))

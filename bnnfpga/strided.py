@@ -8,13 +8,13 @@ byte-identical; the stages here are used only when a layer needs them:
 * ``bnn_swg_stride`` (RTL) / ``bnn_swg_stride`` (HLS, ``hls_templates/bnn_strided.h``):
   the sliding-window generator with a stride S.
 * ``bnn_maxpool_win`` (RTL) / ``bnn_maxpool_win`` (HLS): max-pool with K x K windows
-  every S pixels (overlapping when K > S).
+  every S pixels (overlapping when K > S), also for K == S when K does not divide the input.
 
 Shapes and semantics: ``bnnfpga.ir`` (module docstring, "Strides").
 """
 from __future__ import annotations
 
-from .ir import Conv2D, MaxPool2D, Network
+from .ir import Conv2D, MaxPool2D, Network, graph_shapes, infer_shapes
 
 RTL_MODULES = {"swg": "bnn_swg_stride.sv", "maxpool": "bnn_maxpool_win.sv"}
 HLS_HEADER = "bnn_strided.h"
@@ -24,18 +24,25 @@ def is_strided_conv(layer) -> bool:
     return isinstance(layer, Conv2D) and int(layer.stride) != 1
 
 
-def is_window_pool(layer) -> bool:
-    """A max-pool whose kernel differs from its stride (overlapping or sparse windows)."""
-    return isinstance(layer, MaxPool2D) and int(layer.kernel) != int(layer.stride)
+def is_window_pool(layer, in_shape) -> bool:
+    """A max-pool whose kernel differs from its stride (overlapping or sparse windows), or whose
+    kernel does not divide its input (the last rows/columns are dropped, as torch does)."""
+    if not isinstance(layer, MaxPool2D):
+        return False
+    k, s = int(layer.kernel), int(layer.stride)
+    return k != s or in_shape[0] % k != 0 or in_shape[1] % k != 0
 
 
 def uses(net: Network) -> set:
     """Which of the new stages the network needs: a subset of {'swg', 'maxpool'}."""
     out = set()
-    for layer in net.layers:
+    shapes = graph_shapes(net).in_shapes if net.is_graph else None
+    for layer, (ishape, _) in zip(net.layers, infer_shapes(net)):
+        if shapes is not None:
+            ishape = shapes[layer.name][0]
         if is_strided_conv(layer):
             out.add("swg")
-        if is_window_pool(layer):
+        if is_window_pool(layer, ishape):
             out.add("maxpool")
     return out
 

@@ -223,7 +223,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
             cf = c // lanes
             out = f"s{li}_{ident}"
             call = f"bnn_maxpool<{layer.kernel}, {h}, {w}, {cf}, {lanes}>({cur}, {out}, frames)"
-            if strided.is_window_pool(layer):  # kernel != stride (bnn_strided.h)
+            if strided.is_window_pool(layer, ishape):  # kernel != stride (bnn_strided.h)
                 call = f"bnn_maxpool_win<{layer.kernel}, {layer.stride}, {h}, {w}, {cf}, {lanes}>({cur}, {out}, frames)"
             stages.append(Stage(
                 "maxpool", layer.name, f"max-pool '{lname}' {layer.kernel}x{layer.kernel}"

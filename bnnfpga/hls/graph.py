@@ -168,9 +168,9 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runt
                              f"{cf} words of {lanes} channels per pixel; one word per cycle: {h * w * cf} cycles"],
                             f"bnn_maxpool<{layer.kernel}, {h}, {w}, {cf}, {lanes}>({var}, {out}, frames)",
                             out, f"ap_uint<{lanes}>", h * w * cf, f"{_shape(ishape)}->{_shape(oshape)}", "", ""),
-                      [var], [out], fd.prog_maxpool(layer.kernel, h, w, cf) if not strided.is_window_pool(layer)
+                      [var], [out], fd.prog_maxpool(layer.kernel, h, w, cf) if not strided.is_window_pool(layer, ishape)
                       else strided.prog_maxpool_win(layer.kernel, layer.stride, h, w, cf))
-            if strided.is_window_pool(layer):  # bnn_strided.h
+            if strided.is_window_pool(layer, ishape):  # bnn_strided.h
                 stages[-1].call = (f"bnn_maxpool_win<{layer.kernel}, {layer.stride}, {h}, {w}, {cf}, {lanes}>"
                                    f"({var}, {out}, frames)")
             info[out] = (lanes, 1)

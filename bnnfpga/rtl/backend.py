@@ -197,7 +197,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         if isinstance(layer, MaxPool2D):
             h, w, c = ishape
             convert(c, f"pixels for {layer.name}")
-            if strided.is_window_pool(layer):  # kernel != stride: bnnfpga.strided
+            if strided.is_window_pool(layer, ishape):  # kernel != stride: bnnfpga.strided
                 mod, prm = "bnn_maxpool_win", [("C", c), ("H", h), ("W", w), ("K", layer.kernel), ("S", layer.stride)]
             else:
                 mod, prm = "bnn_maxpool", [("C", c), ("W", w), ("K", layer.kernel)]
