@@ -250,3 +250,32 @@ def test_zoo_first_last_hook():
         zoo.build("wu13", input_shape=(3, 32, 32), width=1 / 16, first_last="fixed")
     with pytest.raises(ValueError, match="too small"):
         zoo.build("alexnet_bnn", input_shape=(3, 32, 32))
+
+
+def test_optimizer_on_strided_zoo_net():
+    from bnnfpga import optimizer
+
+    m = zoo.build("alexnet_bnn", input_shape=(3, 64, 64), width=1 / 16, classes=6)
+    net = export.to_ir(m, (3, 64, 64))
+    r = optimizer.optimize(net, "pynq-z2")
+    assert r.feasible
+    kinds = {k for _, k, _ in r.stage_cycles}
+    assert "swg" in kinds  # the strided first layer's window generator is a stage
+    # the fastest conv0 window generator reads 64*64 pixels and emits 16*16 windows of 121 words (SIMD = 3)
+    assert r.cycles >= 16 * 16 * 121 and r.cycles == fo.pipeline_cycles(net, r.folding)
+
+
+@pytest.mark.slow
+def test_full_size_wu13_builds_and_folds(tmp_path, capsys):
+    """The full 224x224 wu13 (47 MB of weights) is a valid IR and model file; `bnnfpga fold --board zcu104`
+    runs on it (its weights do not fit on chip: the optimizer says so)."""
+    from bnnfpga import cli
+
+    torch.manual_seed(0)
+    net = export.to_ir(zoo.build("wu13"), (3, 224, 224), name="wu13")
+    assert net.shapes()[-1][1] == (1000,) and sum(l.weights.size for l in net.compute_layers()) == 375196032
+    path = tmp_path / "wu13.bnn"
+    path.write_bytes(modelfile.dumps(net))
+    rc = cli.main(["fold", "--board", "zcu104", str(path)])
+    out = capsys.readouterr().out
+    assert rc in (0, 1) and "swg conv0" in out and "pool0" in out and "fc1" in out, out
