@@ -49,15 +49,20 @@ def zoo_net(name, size, width, classes=6, seed=0):
 
 
 @pytest.mark.csim
-def test_csim_random_strided_networks_and_tiny_wu13(tmp_path):
-    """Random strided chains (random foldings and top-k) and a tiny wu13 (top-5), in one program."""
+def test_csim_random_strided_networks_tiny_wu13_and_graph(tmp_path):
+    """Random strided chains (random foldings and top-k), a tiny wu13 (top-5) and a shortcut network with
+    strided layers (strided_graph), in one program."""
     rng = np.random.default_rng(31)
     cases = []
-    for i in range(6):
+    for i in range(5):
         net = rn.random_strided_network(rng, name=f"strided{i}")
         cases.append((net, rn.random_folding(rng, net), int(rng.integers(1, net.num_classes + 1)), rn.random_images(rng, net, 4)))
     net, images = zoo_net("wu13", 32, 1 / 16)
     cases.append((net, fo.for_target(net, 20000), 5, images))
+    net = strided_graph()
+    images = rn.random_images(rng, net, 6)
+    assert len({tuple(r) for r in GoldenModel(net).run(images).tolist()}) > 2
+    cases.append((net, rn.random_folding(rng, net), 5, images))
     dirs = []
     for i, (net, fold, k, _) in enumerate(cases):
         backend.compile_project(net, fold, tmp_path / f"p{i}", top_k=k)
@@ -100,3 +105,27 @@ def test_zoo_reduced_torch_golden_csim_rtl(tmp_path, name, size, width, target):
     _check_rtl(net, images, fold, r, 5)
     print(f"{net.name}: {len(images)} images, {sum(f.pe * f.simd for f in fold.values())} lanes, "
           f"{fo.pipeline_cycles(net, fold, 5)} cycles/frame; C-sim {t1 - t0:.0f} s, RTL {t2 - t1:.0f} s")
+
+
+def strided_graph(seed=0):
+    """A small shortcut network with a strided fixed-point stem (integer output), a threshold, an
+    overlapping max-pool, a strided 3x3 / 1x1 pair added together, and the scores."""
+    from bnnfpga.ir import Add, Conv2D, Dense, InputSpec, MaxPool2D, Network, Threshold, graph_shapes, value_ranges
+    from bnnfpga.random_net import _int_thresholds, _thresholds
+
+    rng = np.random.default_rng(seed)
+    bits = lambda o, n: rng.integers(0, 2, (o, n), dtype=np.uint8)
+    layers = [Conv2D("stem", 3, 4, 3, "same", bits(4, 27), input_kind="fixed", stride=2),  # 13 -> 7
+              Threshold("stem_in", 4, None, inputs=["stem"]),
+              MaxPool2D("pool", 3, 2, inputs=["stem_in"]),  # 7 -> 3
+              Conv2D("c1", 4, 6, 3, "same", bits(6, 36), stride=2, inputs=["pool"]),  # 3 -> 2
+              Conv2D("short", 4, 6, 1, "valid", bits(6, 4), stride=2, inputs=["pool"]),  # 3 -> 2
+              Add("add", ["short", "c1"], [1, 0]),
+              Threshold("head", 6, None, inputs=["add"]),
+              Dense("fc", 24, 5, bits(5, 24), inputs=["head"])]
+    net = Network("strided_graph", InputSpec(13, 13, 3), layers, classes=[str(i) for i in range(5)])
+    ranges = value_ranges(net, graph_shapes(net))
+    layers[1].thresholds = _int_thresholds(rng, 4, *ranges["stem"], 74.0 * np.sqrt(27))
+    layers[6].thresholds = _int_thresholds(rng, 6, *ranges["add"], 8.0)
+    return net.validate()
+
