@@ -74,7 +74,7 @@ def test_csim_random_strided_networks_tiny_wu13_and_graph(tmp_path):
 
 
 @pytest.mark.cosim
-@pytest.mark.parametrize("seed", [1, 7])
+@pytest.mark.parametrize("seed", [1, 32])  # 32: overlapping 3x3/2 pool, 10 classes (top-5)
 def test_rtl_random_strided_networks(seed):
     rng = np.random.default_rng(seed)
     net = rn.random_strided_network(rng, name=f"strided{seed}")
