@@ -279,3 +279,16 @@ def test_full_size_wu13_builds_and_folds(tmp_path, capsys):
     rc = cli.main(["fold", "--board", "zcu104", str(path)])
     out = capsys.readouterr().out
     assert rc in (0, 1) and "swg conv0" in out and "pool0" in out and "fc1" in out, out
+
+
+def test_rtl_strided_designs_lint_clean(tmp_path):
+    """Verilator --lint-only -Wall reports nothing for designs with bnn_swg_stride and bnn_maxpool_win."""
+    from test_rtl_backend import _lint
+
+    for seed in (1, 32, 33):  # valid and same strides, pools 2/3, 3/2 and 2/1, 3 / 10 classes
+        rng = np.random.default_rng(seed)
+        net = rn.random_strided_network(rng)
+        files = rtl_backend.generate(net, rn.random_folding(rng, net), top_k=min(5, net.num_classes))
+        assert strided.uses(net) & {"swg", "maxpool"}
+        rc, out = _lint(tmp_path / str(seed), files)
+        assert rc == 0 and "%Warning" not in out, out
