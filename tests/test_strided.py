@@ -292,3 +292,15 @@ def test_rtl_strided_designs_lint_clean(tmp_path):
         assert strided.uses(net) & {"swg", "maxpool"}
         rc, out = _lint(tmp_path / str(seed), files)
         assert rc == 0 and "%Warning" not in out, out
+
+
+def test_onnx_export_of_strided_nets_runs_like_golden():
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from bnnfpga.onnx_export import images_to_input, run_onnxruntime, to_onnx
+
+    rng = np.random.default_rng(12)
+    for i in range(6):
+        net = rn.random_strided_network(rng, name=f"s{i}")
+        imgs = rn.random_images(rng, net, 4)
+        np.testing.assert_array_equal(run_onnxruntime(to_onnx(net), images_to_input(net, imgs)), GoldenModel(net).run(imgs))
