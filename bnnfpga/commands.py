@@ -19,13 +19,13 @@ def _int_list(s: str):
 
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a BNN from the zoo on a data set; writes checkpoints")
-    p.add_argument("--arch", default="mlp", help="zoo architecture: mlp, cnv, binarynet_cnn, small_cnn")
+    p.add_argument("--arch", default="mlp", help="zoo architecture: mlp, cnv, binarynet_cnn, small_cnn, wu13, alexnet_bnn")
     p.add_argument("--dataset", default="digits",
                    help="digits (built in), mnist, fashion-mnist, cifar10, svhn, folder:/path or imagefolder "
                         "(a folder of class folders, given by --data-root)")
     p.add_argument("--data-root", default=None, help="folder holding the data set's files")
     p.add_argument("--hidden", default="256,256", help="MLP hidden widths, e.g. 1024,1024,1024")
-    p.add_argument("--width", type=float, default=1.0, help="width multiplier (cnv, binarynet_cnn)")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier (cnv, binarynet_cnn, wu13, alexnet_bnn)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--lr", type=float, default=3e-3)
@@ -114,7 +114,7 @@ def _build_model(args, ds):
                   stochastic=args.stochastic)
     if args.arch == "mlp":
         return zoo.build("mlp", hidden=_int_list(args.hidden), **common)
-    if args.arch in ("cnv", "binarynet_cnn"):
+    if args.arch in ("cnv", "binarynet_cnn", "wu13", "alexnet_bnn"):
         return zoo.build(args.arch, width=args.width, **common)
     try:
         return zoo.build(args.arch, **common)

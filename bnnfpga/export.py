@@ -143,15 +143,14 @@ def to_ir(model: nn.Module, input_shape: Tuple[int, int, int], name: str = "bnn"
             i += 1
             continue
         if isinstance(m, nn.MaxPool2d):
-            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-            s = m.stride if isinstance(m.stride, int) else m.stride[0]
+            k, s = _pool_params(m, where)
             if shape is None or compute_seen == 0:
                 raise ExportError(f"{where}: max-pool must follow a binary feature map")
             if not isinstance(mods[i - 1], BinaryActivation):
                 raise ExportError(f"{where}: max-pool must come right after a sign activation (binary max-pool = OR)")
             layers.append(ir.MaxPool2D(f"pool{counters['pool']}", k, s))
             counters["pool"] += 1
-            shape = (shape[0], shape[1] // s, shape[2] // s)
+            shape = (shape[0],) + _pool_out(shape[1:], k, s)
             i += 1
             continue
         if not isinstance(m, _BinaryWeights):
@@ -164,11 +163,9 @@ def to_ir(model: nn.Module, input_shape: Tuple[int, int, int], name: str = "bnn"
                 raise ExportError(f"{where}: convolution after Flatten")
             bits = _weight_bits(wt.permute(0, 2, 3, 1).reshape(wt.shape[0], -1))
             layer = ir.Conv2D(f"conv{counters['conv']}", m.in_channels, m.out_channels, m.kernel_size, m.padding, bits,
-                              input_kind=m.input_kind)
+                              input_kind=m.input_kind, stride=getattr(m, "stride", 1))
             counters["conv"] += 1
-            k = m.kernel_size
-            ho, wo = (shape[1], shape[2]) if m.padding == "same" else (shape[1] - k + 1, shape[2] - k + 1)
-            shape = (m.out_channels, ho, wo)
+            shape = (m.out_channels,) + _conv_out(shape[1:], m)
         else:
             wnp = wt
             if flat_chw is not None and not any(isinstance(l, ir.Dense) for l in layers):
@@ -205,6 +202,28 @@ def to_ir(model: nn.Module, input_shape: Tuple[int, int, int], name: str = "bnn"
     if not net.classes:
         net.classes = [str(k) for k in range(layers[-1].out_features)]
     return net.validate()
+
+
+def _pool_params(m: nn.MaxPool2d, where: str) -> Tuple[int, int]:
+    """(kernel, stride) of a square torch max-pool without padding, dilation or ceil mode."""
+    two = lambda v: (v, v) if isinstance(v, int) else tuple(v)
+    k, s = two(m.kernel_size), two(m.stride if m.stride is not None else m.kernel_size)
+    if k[0] != k[1] or s[0] != s[1]:
+        raise ExportError(f"{where}: max-pool kernel {k} / stride {s} must be square")
+    if two(m.padding) != (0, 0) or two(m.dilation) != (1, 1) or m.ceil_mode:
+        raise ExportError(f"{where}: max-pool with padding, dilation or ceil_mode is not supported")
+    return int(k[0]), int(s[0])
+
+
+def _pool_out(hw, k: int, s: int) -> Tuple[int, int]:
+    return tuple((v - k) // s + 1 for v in hw)
+
+
+def _conv_out(hw, m: BinaryConv2d) -> Tuple[int, int]:
+    """torch's output size of a (strided) BinaryConv2d: floor((H + 2p - K) / s) + 1."""
+    k, s = m.kernel_size, getattr(m, "stride", 1)
+    p = (k - 1) // 2 if m.padding == "same" else 0
+    return tuple((v + 2 * p - k) // s + 1 for v in hw)
 
 
 def torch_trace(model: nn.Module, images: np.ndarray) -> Tuple[np.ndarray, List[np.ndarray]]:
@@ -265,7 +284,7 @@ def _conv_or_dense(m: _BinaryWeights, lname: str, inputs, flat_chw) -> ir.Layer:
     if isinstance(m, BinaryConv2d):
         bits = _weight_bits(wt.permute(0, 2, 3, 1).reshape(wt.shape[0], -1))
         return ir.Conv2D(lname, m.in_channels, m.out_channels, m.kernel_size, m.padding, bits,
-                         input_kind=m.input_kind, inputs=inputs)
+                         input_kind=m.input_kind, stride=getattr(m, "stride", 1), inputs=inputs)
     if flat_chw is not None:
         cc, hh, ww = flat_chw  # torch columns are (c, h, w); the IR reads (h, w, c)
         wt = wt.view(wt.shape[0], cc, hh, ww).permute(0, 2, 3, 1).reshape(wt.shape[0], -1)
@@ -310,9 +329,7 @@ def graph_to_ir(model: BNNGraph, input_shape: Tuple[int, int, int], name: str = 
             if isinstance(lm, BinaryConv2d):
                 if len(s_in) != 3:
                     raise ExportError(f"{where}: convolution of a flat input")
-                k = lm.kernel_size
-                oh, ow = (s_in[1], s_in[2]) if lm.padding == "same" else (s_in[1] - k + 1, s_in[2] - k + 1)
-                shape[nname] = (lm.out_channels, oh, ow)
+                shape[nname] = (lm.out_channels,) + _conv_out(s_in[1:], lm)
             else:
                 shape[nname] = (lm.out_features,)
             if m.act is not None:
@@ -349,13 +366,12 @@ def graph_to_ir(model: BNNGraph, input_shape: Tuple[int, int, int], name: str = 
             s0 = shape[ins[0]]
             shape[nname], kind[nname] = (sum(shape[i][0] for i in ins),) + tuple(s0[1:]), "bits"
         elif isinstance(m, nn.MaxPool2d):
-            k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-            st = m.stride if isinstance(m.stride, int) else m.stride[0]
+            k, st = _pool_params(m, where)
             if kin != ["bits"]:
                 raise ExportError(f"{where}: max-pool must read a +-1 feature map (binary max-pool = OR)")
             layers.append(ir.MaxPool2D(nname, k, st, inputs=list(ins)))
             s0 = shape[ins[0]]
-            shape[nname], kind[nname] = (s0[0], s0[1] // st, s0[2] // st), "bits"
+            shape[nname], kind[nname] = (s0[0],) + _pool_out(s0[1:], k, st), "bits"
         else:
             raise ExportError(f"{where}: not supported in a graph (expected ComputeNode, SignNode, AddNode, "
                               "ConcatNode or MaxPool2d)")

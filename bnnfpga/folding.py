@@ -79,13 +79,20 @@ def swg_lanes(layer, simd: int) -> int:
 
 
 def swg_cycles(net: Network, layer, fold: LayerFold) -> int:
-    """Cycles per frame of a convolution's window generator when SIMD does not divide C_in
-    (one g-lane word per cycle, g = gcd(SIMD, C_in)); 0 otherwise (it never binds then)."""
-    if not isinstance(layer, Conv2D) or layer.in_channels % fold.simd == 0:
+    """Cycles per frame of a convolution's window generator where it can be slower than its MVTU;
+    0 where it never binds (stride 1 with SIMD | C_in: it emits what the MVTU reads, one word per cycle).
+
+    Its words carry g = gcd(SIMD, C_in) lanes (:func:`swg_lanes`).  It reads H*W*C/g words and emits
+    OH*OW*K*K*C/g, one of each per cycle and concurrently (the line buffer), so it needs the larger:
+    that binds when SIMD does not divide C_in (narrower words than the MVTU's) or when the stride
+    exceeds the kernel (more words read than emitted)."""
+    if not isinstance(layer, Conv2D) or (layer.stride == 1 and layer.in_channels % fold.simd == 0):
         return 0
-    shapes = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))
-    _, out_shape = shapes[layer.name]
-    return out_shape[0] * out_shape[1] * layer.fan_in // swg_lanes(layer, fold.simd)
+    ishape, oshape = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))[layer.name]
+    cf = layer.in_channels // swg_lanes(layer, fold.simd)
+    words_in = ishape[0] * ishape[1] * cf
+    words_out = oshape[0] * oshape[1] * layer.kernel * layer.kernel * cf
+    return max(words_in, words_out)
 
 
 def fold_cycles(net: Network, layer, fold: LayerFold) -> int:
@@ -158,10 +165,10 @@ def stage_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) ->
         cyc = layer_cycles(net, layer, f)
         kind = "conv" if isinstance(layer, Conv2D) else "dense"
         wcyc = swg_cycles(net, layer, f)
-        if wcyc:  # SIMD does not divide C_in: the window generator emits narrower words
+        if wcyc:  # the window generator can bind: SIMD does not divide C_in, or a stride
             g = swg_lanes(layer, f.simd)
             stages.append(StageCycles(f"{layer.name} window", "swg", wcyc,
-                                      f"{ishape} windows in {g}-lane words -> SIMD={f.simd}"))
+                                      f"{ishape} windows (stride {layer.stride}) in {g}-lane words -> SIMD={f.simd}"))
         stages.append(StageCycles(layer.name, kind, cyc, f"{ishape}->{oshape} PE={f.pe} SIMD={f.simd}"))
     stages.append(StageCycles("output", "output", net.num_classes + top_k, f"{net.num_classes} scores + {top_k} labels"))
     return stages

@@ -57,13 +57,24 @@ def xnor_popcount(x_packed: np.ndarray, w_packed: np.ndarray, n: int, chunk_byte
     return out
 
 
-def im2col(fmap: np.ndarray, k: int, pad: int, pad_value) -> np.ndarray:
-    """(N, H, W, C) -> (N, Ho, Wo, K*K*C) windows in (ky, kx, c) order."""
+def im2col(fmap: np.ndarray, k: int, pad: int, pad_value, stride: int = 1) -> np.ndarray:
+    """(N, H, W, C) -> (N, Ho, Wo, K*K*C) windows in (ky, kx, c) order (every stride-th window)."""
     if pad:
         fmap = np.pad(fmap, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=pad_value)
     win = np.lib.stride_tricks.sliding_window_view(fmap, (k, k), axis=(1, 2))  # N,Ho,Wo,C,ky,kx
+    if stride != 1:
+        win = win[:, ::stride, ::stride]
     n, ho, wo, c = win.shape[:4]
     return np.ascontiguousarray(win.transpose(0, 1, 2, 4, 5, 3)).reshape(n, ho, wo, k * k * c)
+
+
+def maxpool(x: np.ndarray, k: int, s: int) -> np.ndarray:
+    """Binary max-pool (OR) of (N, H, W, C) bits: k x k windows every s pixels, no padding."""
+    nb, h, w, c = x.shape
+    if k == s and h % k == 0 and w % k == 0:
+        return x.reshape(nb, h // k, k, w // k, k, c).max(axis=(2, 4))
+    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s]  # N,Ho,Wo,C,ky,kx
+    return win.max(axis=(4, 5))
 
 
 @dataclass
@@ -98,7 +109,7 @@ class GoldenModel:
         """One dense/conv layer on its input x (image q, or bits)."""
         n_img = x.shape[0]
         if isinstance(layer, Conv2D):
-            cols = im2col(x, layer.kernel, layer.pad, 0)
+            cols = im2col(x, layer.kernel, layer.pad, 0, layer.stride)
             shp = cols.shape[:3]
             acc = self._accumulate(layer, cols.reshape(-1, cols.shape[-1])).reshape(shp + (layer.out_channels,))
         else:
@@ -125,9 +136,7 @@ class GoldenModel:
                 if layer is net.layers[-1]:
                     t.out = t.out.astype(np.int32)
             elif isinstance(layer, MaxPool2D):
-                k = layer.kernel
-                nb, h, w, c = x.shape
-                t = LayerTrace(layer.name, None, x.reshape(nb, h // k, k, w // k, k, c).max(axis=(2, 4)))
+                t = LayerTrace(layer.name, None, maxpool(x, layer.kernel, layer.stride))
             elif isinstance(layer, Add):
                 a, b = (v.astype(np.int64) for v in ins)
                 s0, s1 = (int(v) for v in layer.shifts)
@@ -154,9 +163,7 @@ class GoldenModel:
         traces: List[LayerTrace] = []
         for layer in net.layers:
             if isinstance(layer, MaxPool2D):
-                k = layer.kernel
-                nb, h, w, c = x.shape
-                x = x.reshape(nb, h // k, k, w // k, k, c).max(axis=(2, 4))
+                x = maxpool(x, layer.kernel, layer.stride)
                 traces.append(LayerTrace(layer.name, None, x))
                 continue
             t = self._compute(layer, x)

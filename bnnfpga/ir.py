@@ -39,6 +39,17 @@ Conventions (the whole project relies on them):
   (bit 0): it is the identity of max-pool (OR) and is what torch training uses
   (see ``bnnfpga.nn.BinaryConv2d``).  Padding of fixed-point input uses q = 0.
 * **Max-pool** of binary values is the boolean OR of the window's bits.
+* **Strides** (an additive extension; 1 keeps the rules above).  A convolution
+  with stride s >= 1 (torch semantics) pads p = (K-1)//2 ("same") or 0
+  ("valid") rows/columns on each side, with the pad values above, and outputs
+  ``floor((H + 2p - K) / s) + 1`` rows (columns likewise); output pixel
+  (oy, ox) reads the window whose top-left corner is input pixel
+  (oy*s - p, ox*s - p).  "same" means this padding rule, so with s > 1 the
+  output is about H/s, not H.  A max-pool with kernel k and stride s has no
+  padding: ``floor((H - k) / s) + 1`` output rows, window (oy*s, ox*s); k > s
+  overlaps windows (AlexNet's 3x3/2), k < s skips pixels, and k == s is the
+  classic pool (when k does not divide H, the last H mod k rows are dropped,
+  as torch does).
 * **Weights** are stored unpacked here as uint8 arrays of 0/1 bits
   (out, fan_in); the model file packs them (see ``bnnfpga.modelfile``).
 
@@ -301,26 +312,34 @@ def layer_out_shape(layer, shape: Tuple[int, ...], where: str) -> Tuple[int, ...
         h, w, c = shape
         if c != layer.in_channels:
             raise IRError(f"{where}: in_channels={layer.in_channels} but its input has {c} channels")
-        if layer.stride != 1:
-            raise IRError(f"{where}: stride {layer.stride} is not supported (only 1)")
+        s = layer.stride
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1:
+            raise IRError(f"{where}: field 'stride' must be a positive integer, got {s!r}")
         if layer.padding == "same":
             if layer.kernel % 2 != 1:
                 raise IRError(f"{where}: 'same' padding needs an odd kernel, got {layer.kernel}")
-            return (h, w, layer.out_channels)
-        if layer.padding == "valid":
+            if s == 1:
+                return (h, w, layer.out_channels)
+        elif layer.padding == "valid":
             if h < layer.kernel or w < layer.kernel:
                 raise IRError(f"{where}: kernel {layer.kernel} larger than input {h}x{w}")
-            return (h - layer.kernel + 1, w - layer.kernel + 1, layer.out_channels)
-        raise IRError(f"{where}: field 'padding' must be 'valid' or 'same', got {layer.padding!r}")
+            if s == 1:
+                return (h - layer.kernel + 1, w - layer.kernel + 1, layer.out_channels)
+        else:
+            raise IRError(f"{where}: field 'padding' must be 'valid' or 'same', got {layer.padding!r}")
+        p = layer.pad  # strided: torch's floor((H + 2p - K) / s) + 1
+        return ((h + 2 * p - layer.kernel) // s + 1, (w + 2 * p - layer.kernel) // s + 1, layer.out_channels)
     if isinstance(layer, MaxPool2D):
         if len(shape) != 3:
             raise IRError(f"{where}: max-pool needs an (H, W, C) input, got shape {shape}")
         h, w, c = shape
-        if layer.kernel != layer.stride:
-            raise IRError(f"{where}: max-pool kernel {layer.kernel} != stride {layer.stride} is not supported")
-        if h % layer.kernel or w % layer.kernel:
-            raise IRError(f"{where}: max-pool {layer.kernel} does not divide input {h}x{w}")
-        return (h // layer.kernel, w // layer.kernel, c)
+        k, s = layer.kernel, layer.stride
+        for f, v in (("kernel", k), ("stride", s)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
+                raise IRError(f"{where}: field '{f}' must be a positive integer, got {v!r}")
+        if h < k or w < k:
+            raise IRError(f"{where}: max-pool window {k} larger than input {h}x{w}")
+        return ((h - k) // s + 1, (w - k) // s + 1, c)  # = (h // k, w // k) when k == s divides them
     raise IRError(f"{where}: unknown layer type {type(layer).__name__}")
 
 

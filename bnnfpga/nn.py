@@ -20,7 +20,11 @@ the integer pipeline (``bnnfpga.export`` folds it, ``bnnfpga.golden`` runs it):
 * :class:`InputQuant`: raw pixels p (0..255, as floats) -> (p - zero_point) * 2**-frac_bits,
   exact in float32; the model file records zero_point and frac_bits.
 * "same" padding of a binary feature map uses the fixed value -1 (the bit 0 in
-  hardware); padding of the fixed-point input uses 0 (q = 0).
+  hardware); padding of the fixed-point input uses 0 (q = 0).  A strided
+  :class:`BinaryConv2d` pads (K-1)//2 on each side ("same") and then strides as
+  torch does (output floor((H + 2p - K) / s) + 1).  ``nn.MaxPool2d(k, s)``
+  (no padding, any k and s, e.g. the overlapping 3x3/2) pools +-1 maps, and
+  ``nn.Dropout`` may sit anywhere in training: the export skips it.
 * :class:`Scale`: a learnable positive scalar on the last layer's integer scores;
   it does not change the argmax and is dropped by the export.
 """
@@ -144,8 +148,11 @@ class BinaryLinear(_BinaryWeights):
 
 class BinaryConv2d(_BinaryWeights):
     def __init__(self, in_channels, out_channels, kernel_size=3, padding="valid", alpha=False,
-                 stochastic=False, input_kind="binary"):
+                 stochastic=False, input_kind="binary", stride=1):
         super().__init__()
+        self.stride = int(stride)
+        if self.stride < 1:
+            raise ValueError(f"stride must be a positive integer, got {stride!r}")
         if padding not in ("valid", "same"):
             raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
         if padding == "same" and kernel_size % 2 != 1:
@@ -163,11 +170,12 @@ class BinaryConv2d(_BinaryWeights):
         if self.padding == "same":
             p = (self.kernel_size - 1) // 2
             x = F.pad(x, (p, p, p, p), value=self.pad_value)
-        return self._finish(F.conv2d(x, self.binary_weight()), (1, -1, 1, 1))
+        return self._finish(F.conv2d(x, self.binary_weight(), stride=self.stride), (1, -1, 1, 1))
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, padding={self.padding}, "
-                f"alpha={self.use_alpha}, input={self.input_kind}")
+                + (f"stride={self.stride}, " if self.stride != 1 else "")
+                + f"alpha={self.use_alpha}, input={self.input_kind}")
 
 
 # ------------------------------------------------------------------ the rest

@@ -110,7 +110,9 @@ def to_onnx(net: Network, fmt: str = "onnx"):
             pad_attr = {"pads": [0, 0, 0, 0]}
             if layer.padding == "same":
                 p = layer.pad
-                if layer.input_kind == "fixed" or p == 0:
+                if layer.stride != 1 and (layer.input_kind == "fixed" or p == 0):
+                    pad_attr = {"pads": [p, p, p, p]}  # strided: torch's symmetric padding (SAME_UPPER differs)
+                elif layer.input_kind == "fixed" or p == 0:
                     pad_attr = {"auto_pad": "SAME_UPPER"}  # zero real input == q = 0
                 else:
                     pv = b.const(f"{ln}.pads", np.array([0, 0, p, p, 0, 0, p, p], np.int64))
@@ -118,7 +120,7 @@ def to_onnx(net: Network, fmt: str = "onnx"):
                     x = b.node("Pad", [x, pv, val], f"{ln}_padded", f"{ln}/pad", "'same' padding of a binary map with -1 (bit 0)", mode="constant")
             wn = b.weight(ln, wt)
             x = b.node("Conv", [x, wn], f"{ln}_acc", ln, f"conv {k}x{k} {layer.padding} {ishape} -> {oshape}, {layer.input_kind} input",
-                       kernel_shape=[k, k], strides=[1, 1], **pad_attr)
+                       kernel_shape=[k, k], strides=[layer.stride] * 2, **pad_attr)
             cshape = (1, co, 1, 1)
         else:
             if spatial:

@@ -213,3 +213,52 @@ def random_graph_network(rng: np.random.Generator, kind: Optional[str] = None, n
             lo, hi = ranges[l.inputs[0]]
             l.thresholds = _int_thresholds(rng, l.channels, lo, hi, spread[l.inputs[0]] * 0.5)
     return net.validate()
+
+
+# ---------------------------------------------------------------------------
+# random strided chains (bnnfpga.strided): strided convolutions, max-pools with kernel != stride
+
+
+def random_strided_network(rng: np.random.Generator, name: str = "strided") -> Network:
+    """A small random chain with strided convolutions ("valid" and "same", strides 2..3, kernels
+    1..7) and max-pools whose kernel differs from their stride (3x3/2, 2x2/1, 3x3/1, 1x1/2, ...) or
+    does not divide their input, mixed with ordinary layers; then an optional dense layer and the scores."""
+    zp = int(rng.choice([0, 128]))
+    spec = (InputSpec(0, 0, 0, zero_point=0, frac_bits=8, bits=9) if zp == 0
+            else InputSpec(0, 0, 0, zero_point=zp, frac_bits=7, bits=8))
+    size = int(rng.choice([7, 8, 9, 11, 12, 13]))
+    spec.height = spec.width = size
+    spec.channels = int(rng.choice([1, 2, 3]))
+    layers: list = []
+    net = Network(name, spec, layers, metadata={"generator": "random_strided_network"})
+    c, h = spec.channels, size
+    strided_seen = False
+    for i in range(int(rng.integers(1, 4))):
+        k = int(rng.choice([k for k in (1, 3, 5, 7) if k <= h]))
+        s = int(rng.choice([1, 2, 2, 3])) if (i > 0 or strided_seen) else int(rng.choice([2, 3]))
+        pad = "same" if rng.random() < 0.5 else "valid"
+        p = (k - 1) // 2 if pad == "same" else 0
+        oh = (h + 2 * p - k) // s + 1
+        if oh < 1:
+            break
+        out = int(rng.choice([2, 4, 6, 8]))
+        layers.append(Conv2D(f"conv{i}", c, out, k, pad, rng.integers(0, 2, (out, k * k * c), dtype=np.uint8),
+                             input_kind="fixed" if i == 0 else "binary", stride=s))
+        strided_seen |= s > 1
+        h, c = oh, out
+        if h >= 2 and rng.random() < 0.6:
+            opts = [(kk, ss) for kk, ss in ((3, 2), (2, 1), (3, 1), (1, 2), (2, 3), (3, 3), (2, 2)) if kk <= h]
+            kk, ss = opts[int(rng.integers(len(opts)))]
+            layers.append(MaxPool2D(f"pool{i}", kk, ss))
+            h = (h - kk) // ss + 1
+    width = h * h * c
+    if rng.random() < 0.5:
+        out = int(rng.choice([8, 16]))
+        layers.append(Dense("fc0", width, out, rng.integers(0, 2, (out, width), dtype=np.uint8)))
+        width = out
+    ncls = int(rng.choice([2, 3, 5, 10]))
+    layers.append(Dense("fc_out", width, ncls, rng.integers(0, 2, (ncls, width), dtype=np.uint8)))
+    for layer in net.compute_layers()[:-1]:
+        layer.thresholds = _thresholds(rng, net, layer)
+    net.classes = [f"class{i}" for i in range(ncls)]
+    return net.validate()

@@ -202,6 +202,12 @@ def mvtu_params(net: Network, layer, fold: LayerFold) -> Dict[str, int]:
     return p
 
 
+def strided_rows(k: int, s: int) -> int:
+    from .strided import swg_rows
+
+    return swg_rows(k, s)
+
+
 def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> List[StageSpec]:
     """The pipeline's stages with their parameters (same chain as ``rtl.backend.plan``,
     without building weight words, so it is cheap enough for the optimizer)."""
@@ -231,7 +237,10 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
         if isinstance(layer, MaxPool2D):
             h, w, c = ishape
             convert(c, layer.name)
-            out.append(StageSpec("maxpool", layer.name, layer.name, {"C": c, "W": w, "K": layer.kernel}, c))
+            prm = {"C": c, "W": w, "K": layer.kernel}
+            if layer.stride != layer.kernel or h % layer.kernel or w % layer.kernel:  # bnn_maxpool_win (bnnfpga.strided)
+                prm.update(H=h, S=layer.stride)
+            out.append(StageSpec("maxpool", layer.name, layer.name, prm, c))
             st["elems"] = int(np.prod(oshape))
             continue
         f = folding[layer.name]
@@ -244,9 +253,10 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
             r = 1
             while r < 2 * k + 1:
                 r *= 2
-            out.append(StageSpec("swg", f"swg {layer.name}", layer.name,
-                                 {"H": h, "W": w, "CW": c // g, "WW": g * st["ew"], "K": k,
-                                  "PAD": layer.pad, "R": r}, g * st["ew"]))
+            prm = {"H": h, "W": w, "CW": c // g, "WW": g * st["ew"], "K": k, "PAD": layer.pad, "R": r}
+            if layer.stride != 1:  # bnn_swg_stride (bnnfpga.strided)
+                prm.update(S=layer.stride, R=strided_rows(k, layer.stride))
+            out.append(StageSpec("swg", f"swg {layer.name}", layer.name, prm, g * st["ew"]))
             if g != f.simd:  # window words of g lanes -> SIMD lanes (rtl.backend.plan does the same)
                 st["i"], st["lastn"] = g, g
                 convert(f.simd, layer.name)
@@ -342,6 +352,11 @@ def dwc_features(p):
 
 
 def maxpool_memories(p):
+    if "S" in p:  # bnn_maxpool_win: ceil(K/S) rows of OW partial ORs (bnnfpga.strided)
+        from .strided import pool_out, pool_slots
+
+        return [place_ram("row buffer", pool_slots(p["K"], p["S"]) * pool_out(p["W"], p["K"], p["S"]), p["C"],
+                          sync_read=True)]
     return [place_ram("row buffer", max(1, p["W"] // p["K"]), p["C"], sync_read=True)]
 
 

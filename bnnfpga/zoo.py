@@ -9,6 +9,8 @@ Every builder returns a :class:`bnnfpga.nn.BNNSequential` taking raw pixels
 * ``binarynet_cnn``: 2x128C3-MP2-2x256C3-MP2-2x512C3-MP2-2x1024FC-10 ("same" 3x3 convolutions),
   with a width multiplier (0.5 gives the SVHN variant).
 * ``cnv``: BNN-PYNQ's CNV: 3x32x32, "valid" 3x3 convolutions 64-64-MP-128-128-MP-256-256, FC 512-512-10.
+* ``wu13`` / ``alexnet_bnn``: ImageNet-class chains with strided convolutions and overlapping
+  max-pools (Wu et al.'s network; AlexNet's shape), with a width multiplier and any input size.
 * ``binary_resnet`` / ``binary_densenet``: shortcut networks (``bnnfpga.nn.BNNGraph``), Bethge et al.'s
   configurations with a width multiplier; t_clip 0.5 by default.
 
@@ -124,6 +126,106 @@ def small_cnn(input_shape: Sequence[int] = (1, 8, 8), channels: Sequence = (16, 
     layers, (c, h, w) = _conv_stack(list(channels), input_shape, t_clip, alpha, stochastic, padding, zero_point, frac_bits)
     layers = _dense_head(layers, c * h * w, list(fc), classes, t_clip, alpha, stochastic)
     return _finish(BNNSequential(*layers), "small_cnn", kw)
+
+
+# ------------------------------------------------- ImageNet-class chains (strided layers)
+# Strided convolutions and overlapping max-pools: see "Strides" in bnnfpga.ir and bnnfpga.strided.
+
+
+def _first_last(first_last: str) -> None:
+    # The place where fixed-point first/last layer weights will plug in; binary only for now.
+    if first_last != "binary":
+        raise ValueError(f"first_last={first_last!r} is not supported yet (only 'binary': binary weights on "
+                         "fixed-point pixels in the first layer, binary last layer with integer scores)")
+
+
+def _block(layers, c_in, c_out, k, stride, t_clip, alpha, stochastic, first=False):
+    layers += [BinaryConv2d(c_in, c_out, k, "same", alpha=alpha, stochastic=stochastic,
+                            input_kind="fixed" if first else "binary", stride=stride),
+               BatchNorm(c_out), BinaryActivation(t_clip, stochastic)]
+    return c_out
+
+
+def _head(layers, width, fc, classes, t_clip, alpha, stochastic, dropout):
+    layers.append(Flatten())
+    for out in fc:
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        layers += [BinaryLinear(width, out, alpha=alpha, stochastic=stochastic), BatchNorm(out),
+                   BinaryActivation(t_clip, stochastic)]
+        width = out
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    layers += [BinaryLinear(width, classes), Scale(1.0 / max(1, width) ** 0.5)]
+    return layers
+
+
+@_register
+def wu13(input_shape: Sequence[int] = (3, 224, 224), width: float = 1.0, classes: int = 1000,
+         first_last: str = "binary", t_clip: float = 1.0, alpha: bool = False, stochastic: bool = False,
+         zero_point: int = 128, frac_bits: int = 7, dropout: float = 0.0) -> BNNSequential:
+    """Wu et al.'s ImageNet BNN: conv 128@7x7 stride 2 ("same"), max-pool 3x3 stride 2,
+    3 x conv 384@3x3, max-pool 2, 6 x conv 512@3x3, max-pool 2, dense 4096, dense ``classes``, Scale.
+
+    ``width`` multiplies every hidden width and ``input_shape`` (C, H, W) sets the image size, so
+    that reduced versions (e.g. (3, 64, 64), width 0.25) run in tests; 224x224 gives
+    112 -> 55 -> 27 -> 13 pixels per side.  ``first_last``: only "binary" so far (see _first_last).
+    """
+    _first_last(first_last)
+    kw = dict(input_shape=list(input_shape), width=width, classes=classes, first_last=first_last, t_clip=t_clip,
+              alpha=alpha, stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits, dropout=dropout)
+    ch = lambda n: max(1, int(round(n * width)))
+    c, h, w = input_shape
+    layers = [InputQuant(zero_point, frac_bits)]
+    c = _block(layers, c, ch(128), 7, 2, t_clip, alpha, stochastic, first=True)
+    h, w = (h + 6 - 7) // 2 + 1, (w + 6 - 7) // 2 + 1
+    layers.append(nn.MaxPool2d(3, 2))
+    h, w = (h - 3) // 2 + 1, (w - 3) // 2 + 1
+    for _ in range(3):
+        c = _block(layers, c, ch(384), 3, 1, t_clip, alpha, stochastic)
+    layers.append(nn.MaxPool2d(2))
+    h, w = h // 2, w // 2
+    for _ in range(6):
+        c = _block(layers, c, ch(512), 3, 1, t_clip, alpha, stochastic)
+    layers.append(nn.MaxPool2d(2))
+    h, w = h // 2, w // 2
+    if h < 1 or w < 1:
+        raise ValueError(f"wu13: input {tuple(input_shape)} is too small (the feature map vanishes)")
+    layers = _head(layers, c * h * w, [ch(4096)], classes, t_clip, alpha, stochastic, dropout)
+    return _finish(BNNSequential(*layers), "wu13", kw)
+
+
+@_register
+def alexnet_bnn(input_shape: Sequence[int] = (3, 224, 224), width: float = 1.0, classes: int = 1000,
+                first_last: str = "binary", t_clip: float = 1.0, alpha: bool = False, stochastic: bool = False,
+                zero_point: int = 128, frac_bits: int = 7, dropout: float = 0.5) -> BNNSequential:
+    """AlexNet-shaped BNN: conv 96@11x11 stride 4, max-pool 3x3/2, conv 256@5x5, max-pool 3x3/2,
+    conv 384, 384, 256 @3x3, max-pool 3x3/2, dense 4096, 4096, ``classes``, Scale ("same" padding
+    everywhere: 224x224 gives 56 -> 27 -> 13 -> 6 pixels per side).  Dropout (training only; the
+    export skips it) before every dense layer.  ``width``, ``input_shape`` and ``first_last`` as in wu13.
+    """
+    _first_last(first_last)
+    kw = dict(input_shape=list(input_shape), width=width, classes=classes, first_last=first_last, t_clip=t_clip,
+              alpha=alpha, stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits, dropout=dropout)
+    ch = lambda n: max(1, int(round(n * width)))
+    c, h, w = input_shape
+    pool = lambda v: (v - 3) // 2 + 1
+    layers = [InputQuant(zero_point, frac_bits)]
+    c = _block(layers, c, ch(96), 11, 4, t_clip, alpha, stochastic, first=True)
+    h, w = (h + 10 - 11) // 4 + 1, (w + 10 - 11) // 4 + 1
+    layers.append(nn.MaxPool2d(3, 2))
+    h, w = pool(h), pool(w)
+    c = _block(layers, c, ch(256), 5, 1, t_clip, alpha, stochastic)
+    layers.append(nn.MaxPool2d(3, 2))
+    h, w = pool(h), pool(w)
+    for n in (384, 384, 256):
+        c = _block(layers, c, ch(n), 3, 1, t_clip, alpha, stochastic)
+    layers.append(nn.MaxPool2d(3, 2))
+    h, w = pool(h), pool(w)
+    if h < 1 or w < 1:
+        raise ValueError(f"alexnet_bnn: input {tuple(input_shape)} is too small (the feature map vanishes)")
+    layers = _head(layers, c * h * w, [ch(4096), ch(4096)], classes, t_clip, alpha, stochastic, dropout)
+    return _finish(BNNSequential(*layers), "alexnet_bnn", kw)
 
 
 # ------------------------------------------------------------ shortcut networks

@@ -301,7 +301,7 @@ def edited(blob, edit):
     (lambda h, p: h["layers"][2].__setitem__("input_kind", "fixed"), ["fc1", "input_kind' must be 'binary'"]),
     (lambda h, p: h["layers"][2].__setitem__("name", "conv1"), ["layer 2 'conv1': duplicate layer name"]),
     (lambda h, p: h["layers"][3].__setitem__("in_features", 6), ["fc_out", "in_features=6"]),
-    (lambda h, p: h["layers"][1].__setitem__("kernel", 3), ["max-pool"]),
+    (lambda h, p: h["layers"][1].__setitem__("kernel", 99), ["max-pool window 99"]),
 ])
 def test_hand_edited_header_fields(blob, edit, fragments):
     refused(edited(blob, edit), *fragments)

@@ -22,6 +22,7 @@ from ..folding import FoldingError, LayerFold
 from ..golden import GoldenModel, label_select
 from ..ir import Conv2D, Dense, IRError, MaxPool2D, Network, acc_bits, infer_shapes, sanitize_identifier
 from ..outdir import write_tree
+from .. import strided
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "hls_templates"
 STATIC_FILES = {"bnn_library.h": "bnn_library.h", "bnn_tb.h": "bnn_tb.h", "csim_include/hls_stream.h": "hls_stream.h"}
@@ -232,11 +233,15 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
             h, w, c = ishape
             cf = c // lanes
             out = f"s{li}_{ident}"
+            call = f"bnn_maxpool<{layer.kernel}, {h}, {w}, {cf}, {lanes}>({cur}, {out}, frames)"
+            if strided.is_window_pool(layer, ishape):  # kernel != stride (bnn_strided.h)
+                call = f"bnn_maxpool_win<{layer.kernel}, {layer.stride}, {h}, {w}, {cf}, {lanes}>({cur}, {out}, frames)"
             stages.append(Stage(
-                "maxpool", layer.name, f"max-pool '{lname}' {layer.kernel}x{layer.kernel}",
+                "maxpool", layer.name, f"max-pool '{lname}' {layer.kernel}x{layer.kernel}"
+                + (f" stride {layer.stride}" if layer.stride != layer.kernel else ""),
                 [f"{_shape(ishape)} -> {_shape(oshape)}; OR of each window's bits",
                  f"{cf} words of {lanes} channels per pixel; one word per cycle: {h * w * cf} cycles"],
-                f"bnn_maxpool<{layer.kernel}, {h}, {w}, {cf}, {lanes}>({cur}, {out}, frames)",
+                call,
                 out, f"ap_uint<{lanes}>", h * w * cf, f"{_shape(ishape)}->{_shape(oshape)}", "", ""))
             cur = out
             continue
@@ -264,11 +269,15 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
             oh, ow = oshape[0], oshape[1]
             out = f"s{li}_{ident}_win"
             cyc = h * w * cf + oh * ow * k * k * cf
+            call = f"bnn_swg<{k}, {h}, {w}, {cf}, {pad}, {gw}>({cur}, {out}, frames)"
+            if strided.is_strided_conv(layer):  # bnn_strided.h
+                call = f"bnn_swg_stride<{k}, {layer.stride}, {h}, {w}, {cf}, {pad}, {gw}>({cur}, {out}, frames)"
             stages.append(Stage(
-                "swg", layer.name, f"sliding window of '{lname}': {k}x{k}, padding {layer.padding}",
+                "swg", layer.name, f"sliding window of '{lname}': {k}x{k}, padding {layer.padding}"
+                + (f", stride {layer.stride}" if layer.stride != 1 else ""),
                 [f"{_shape(ishape)} -> {oh}x{ow} windows of {k}x{k}x{c} in (ky, kx, c) order, {k * k * cf} words of {want} lanes",
                  f"pad {pad} ({'q = 0' if cur_qb > 1 else 'bit 0 = -1'}); line buffer of {k} rows; {cyc} cycles"],
-                f"bnn_swg<{k}, {h}, {w}, {cf}, {pad}, {gw}>({cur}, {out}, frames)",
+                call,
                 out, f"ap_uint<{gw}>", cyc, _shape(ishape), "", str(want)))
             cur = out
             if want != simd:  # SIMD runs across kernel positions: pack g-lane words into SIMD-lane words
@@ -423,6 +432,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
         compute_layers=len(pl.params), runtime_params=runtime_params, ap_int_max_w=pl.ap_int_max_w,
         stages=pl.stages, params=pctx, thr_params=tctx, pipeline_cycles=pl.pipeline_cycles, slowest=pl.slowest,
         tv_frames=test_frames, part=part, clock_ns=clock_ns,
+        extra_headers=[strided.HLS_HEADER] if strided.uses(net) else [],
     )
     files: Dict[str, Union[str, bytes]] = {}
     files["bnn_top.h"] = env.get_template("bnn_top.h.j2").render(**ctx)
@@ -437,6 +447,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
     files["README.md"] = env.get_template("README.md.j2").render(**ctx)
     for dst, src in STATIC_FILES.items():
         files[dst] = (TEMPLATES / src).read_text()
+    for h in ctx["extra_headers"]:  # bnnfpga.strided: only for networks that use its stages
+        files[h] = (TEMPLATES / h).read_text()
     files["folding.json"] = fo.to_json(folding)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (test_frames, sp.height, sp.width, sp.channels), dtype=np.uint8)

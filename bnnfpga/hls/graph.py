@@ -32,6 +32,7 @@ import numpy as np
 from .. import fifo_depth as fd
 from .. import folding as fo
 from ..folding import LayerFold
+from .. import strided
 from ..ir import Add, Concat, Conv2D, Dense, MaxPool2D, Network, Threshold, acc_bits, graph_shapes, range_bits, value_ranges
 from .backend import MAX_AP_WIDTH, BackendError, ParamBlock, Plan, Stage, _rows, _shape, input_cycles, layer_idents, safe_text
 
@@ -119,6 +120,10 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runt
                                  f"pad {pad} ({'q = 0' if cur_qb > 1 else 'bit 0 = -1'}); line buffer of {k} rows; {cyc} cycles"],
                                 f"bnn_swg<{k}, {h}, {w}, {cf}, {pad}, {ww}>({var}, {win}, frames)", win, f"ap_uint<{ww}>",
                                 cyc, _shape(ishape), "", str(simd)), [var], [win], fd.prog_swg(k, h, w, cf, pad))
+                if strided.is_strided_conv(layer):  # bnn_strided.h
+                    st = layer.stride
+                    stages[-1].call = f"bnn_swg_stride<{k}, {st}, {h}, {w}, {cf}, {pad}, {ww}>({var}, {win}, frames)"
+                    stages[-1].proc = fd.Proc(stages[-1].proc.name, [var], [win], *strided.prog_swg_stride(k, st, h, w, cf, pad))
                 info[win] = (simd, cur_qb)
                 var = win
                 pix = oh * ow
@@ -163,7 +168,11 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runt
                              f"{cf} words of {lanes} channels per pixel; one word per cycle: {h * w * cf} cycles"],
                             f"bnn_maxpool<{layer.kernel}, {h}, {w}, {cf}, {lanes}>({var}, {out}, frames)",
                             out, f"ap_uint<{lanes}>", h * w * cf, f"{_shape(ishape)}->{_shape(oshape)}", "", ""),
-                      [var], [out], fd.prog_maxpool(layer.kernel, h, w, cf))
+                      [var], [out], fd.prog_maxpool(layer.kernel, h, w, cf) if not strided.is_window_pool(layer, ishape)
+                      else strided.prog_maxpool_win(layer.kernel, layer.stride, h, w, cf))
+            if strided.is_window_pool(layer, ishape):  # bnn_strided.h
+                stages[-1].call = (f"bnn_maxpool_win<{layer.kernel}, {layer.stride}, {h}, {w}, {cf}, {lanes}>"
+                                   f"({var}, {out}, frames)")
             info[out] = (lanes, 1)
         elif isinstance(layer, Threshold):
             var = in_vars[0]

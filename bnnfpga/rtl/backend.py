@@ -27,6 +27,7 @@ from ..cli import UserError
 from ..folding import LayerFold, stage_cycles
 from ..ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, sanitize_identifier
 from ..outdir import write_tree
+from .. import strided
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "rtl_templates"
 STATIC_MODULES = ["bnn_fifo.sv", "bnn_dwc.sv", "bnn_input.sv", "bnn_swg.sv", "bnn_maxpool.sv",
@@ -223,8 +224,11 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         if isinstance(layer, MaxPool2D):
             h, w, c = ishape
             convert(c, f"pixels for {layer.name}")
-            stages.append(Stage("u_" + sanitize_identifier(layer.name, used), "bnn_maxpool",
-                                [("C", c), ("W", w), ("K", layer.kernel)], c, c,
+            if strided.is_window_pool(layer, ishape):  # kernel != stride: bnnfpga.strided
+                mod, prm = "bnn_maxpool_win", [("C", c), ("H", h), ("W", w), ("K", layer.kernel), ("S", layer.stride)]
+            else:
+                mod, prm = "bnn_maxpool", [("C", c), ("W", w), ("K", layer.kernel)]
+            stages.append(Stage("u_" + sanitize_identifier(layer.name, used), mod, prm, c, c,
                                 f"max-pool '{layer.name}' {ishape} -> {oshape}", kind="maxpool"))
             elems = int(np.prod(oshape))
             continue
@@ -240,9 +244,11 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
             r = 1
             while r < 2 * k + 1:
                 r *= 2
-            stages.append(Stage(f"u_swg_{L.module[6:]}", "bnn_swg",
-                                [("H", h), ("W", w), ("CW", c // g), ("WW", g * cur_ew), ("K", k),
-                                 ("PAD", layer.pad), ("R", r)],
+            mod, prm = "bnn_swg", [("PAD", layer.pad), ("R", r)]
+            if strided.is_strided_conv(layer):  # bnnfpga.strided
+                mod, prm = "bnn_swg_stride", [("PAD", layer.pad), ("S", layer.stride), ("R", strided.swg_rows(k, layer.stride))]
+            stages.append(Stage(f"u_swg_{L.module[6:]}", mod,
+                                [("H", h), ("W", w), ("CW", c // g), ("WW", g * cur_ew), ("K", k)] + prm,
                                 g * cur_ew, g * cur_ew,
                                 f"sliding window {k}x{k} '{layer.padding}' over {ishape} for {layer.name}", kind="swg"))
             if g != f.simd:  # SIMD divides K*K*C_in but not C_in: pack the window's g-lane words
@@ -281,7 +287,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     stages, layers, in_beats = plan(net, folding, top_k, fifo_depth, runtime_params)
     env = _env()
     files: Dict[str, str] = {}
-    modules = STATIC_MODULES + (["bnn_input_bin.sv"] if net.input.binarize_threshold is not None else [])
+    modules = (STATIC_MODULES + (["bnn_input_bin.sv"] if net.input.binarize_threshold is not None else [])
+               + [strided.RTL_MODULES[k] for k in sorted(strided.uses(net))])
     for name in modules:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")

@@ -216,6 +216,11 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1,
                           "connections) yet")
     net.validate()
     fold_mod.check(net, folding)
+    from .. import strided
+
+    if strided.uses(net):
+        raise bk.RTLError(f"network '{net.name}': strided convolutions and window max-pools in graph networks are not "
+                          "supported by the RTL backend yet (the HLS backend supports them)")
     if not (1 <= top_k <= net.num_classes):
         raise bk.RTLError(f"top_k={top_k} must be between 1 and the network's {net.num_classes} classes")
     g = graph_shapes(net)
