@@ -14,6 +14,12 @@ Every builder returns a :class:`bnnfpga.nn.BNNSequential` taking raw pixels
 
 Blocks are compute -> BatchNorm -> sign (-> binary max-pool); the last layer
 is a binary dense layer whose integer scores pass a positive Scale.
+
+``first_last="fixed"`` (every builder): the first layer (convolution or dense
+on the pixels) and the last dense layer get 8-bit fixed-point weights
+(``first_last_bits``), as in the BinaryNet / XNOR-Net papers; the default
+``"binary"`` keeps them binary.  The keyword is recorded in ``model.arch``
+only when it is not the default (old checkpoints rebuild unchanged).
 """
 from __future__ import annotations
 
@@ -31,6 +37,20 @@ def _register(fn):
     return fn
 
 
+def _first_last(first_last: str, bits: int, kw: dict) -> int:
+    """Weight bits of the first and last layers (1: binary); records non-default choices in ``kw``."""
+    if first_last not in ("binary", "fixed"):
+        raise ValueError(f"first_last must be 'binary' or 'fixed', got {first_last!r}")
+    if first_last == "binary":
+        return 1
+    if not isinstance(bits, int) or not 2 <= bits <= 16:
+        raise ValueError(f"first_last_bits must be an integer in 2..16, got {bits!r}")
+    kw["first_last"] = first_last
+    if bits != 8:
+        kw["first_last_bits"] = bits
+    return bits
+
+
 def _finish(model: BNNSequential, name: str, kwargs: dict) -> BNNSequential:
     model.arch = (name, dict(kwargs))
     return model
@@ -39,23 +59,27 @@ def _finish(model: BNNSequential, name: str, kwargs: dict) -> BNNSequential:
 @_register
 def mlp(input_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (1024, 1024, 1024), classes: int = 10,
         t_clip: float = 1.0, alpha: bool = False, stochastic: bool = False, zero_point: int = 128,
-        frac_bits: int = 7, dropout: float = 0.0) -> BNNSequential:
+        frac_bits: int = 7, dropout: float = 0.0, first_last: str = "binary", first_last_bits: int = 8) -> BNNSequential:
     kw = dict(input_shape=list(input_shape), hidden=list(hidden), classes=classes, t_clip=t_clip, alpha=alpha,
               stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits, dropout=dropout)
+    fwb = _first_last(first_last, first_last_bits, kw)
     c, h, w = input_shape
     layers = [InputQuant(zero_point, frac_bits), Flatten()]
     width = c * h * w
     for i, out in enumerate(hidden):
-        layers += [BinaryLinear(width, out, alpha=alpha, stochastic=stochastic, input_kind="fixed" if i == 0 else "binary"),
+        fw = fwb if i == 0 and fwb > 1 else 1
+        layers += [BinaryLinear(width, out, alpha=alpha and fw == 1, stochastic=stochastic and fw == 1,
+                                input_kind="fixed" if i == 0 else "binary", weight_bits=fw),
                    BatchNorm(out), BinaryActivation(t_clip, stochastic)]
         if dropout:
             layers.append(nn.Dropout(dropout))
         width = out
-    layers += [BinaryLinear(width, classes, input_kind="fixed" if not hidden else "binary"), Scale(1.0 / max(1, width) ** 0.5)]
+    layers += [BinaryLinear(width, classes, input_kind="fixed" if not hidden else "binary", weight_bits=fwb),
+               Scale(1.0 / max(1, width) ** 0.5)]
     return _finish(BNNSequential(*layers), "mlp", kw)
 
 
-def _conv_stack(spec, in_shape, t_clip, alpha, stochastic, padding, zero_point, frac_bits):
+def _conv_stack(spec, in_shape, t_clip, alpha, stochastic, padding, zero_point, frac_bits, first_bits=1):
     """spec: list of ints (conv out channels) and 'M' (max-pool 2)."""
     c, h, w = in_shape
     layers = [InputQuant(zero_point, frac_bits)]
@@ -65,8 +89,9 @@ def _conv_stack(spec, in_shape, t_clip, alpha, stochastic, padding, zero_point, 
             layers.append(nn.MaxPool2d(2))
             h, w = h // 2, w // 2
             continue
-        layers += [BinaryConv2d(c, item, 3, padding, alpha=alpha, stochastic=stochastic,
-                                input_kind="fixed" if first else "binary"),
+        fw = first_bits if first else 1
+        layers += [BinaryConv2d(c, item, 3, padding, alpha=alpha and fw == 1, stochastic=stochastic and fw == 1,
+                                input_kind="fixed" if first else "binary", weight_bits=fw),
                    BatchNorm(item), BinaryActivation(t_clip, stochastic)]
         if padding == "valid":
             h, w = h - 2, w - 2
@@ -74,50 +99,56 @@ def _conv_stack(spec, in_shape, t_clip, alpha, stochastic, padding, zero_point, 
     return layers, (c, h, w)
 
 
-def _dense_head(layers, width, fc, classes, t_clip, alpha, stochastic):
+def _dense_head(layers, width, fc, classes, t_clip, alpha, stochastic, last_bits=1):
     layers.append(Flatten())
     for out in fc:
         layers += [BinaryLinear(width, out, alpha=alpha, stochastic=stochastic), BatchNorm(out),
                    BinaryActivation(t_clip, stochastic)]
         width = out
-    layers += [BinaryLinear(width, classes), Scale(1.0 / max(1, width) ** 0.5)]
+    layers += [BinaryLinear(width, classes, weight_bits=last_bits), Scale(1.0 / max(1, width) ** 0.5)]
     return layers
 
 
 @_register
 def binarynet_cnn(input_shape: Sequence[int] = (3, 32, 32), width: float = 1.0, classes: int = 10,
                   t_clip: float = 1.0, alpha: bool = False, stochastic: bool = False, zero_point: int = 128,
-                  frac_bits: int = 7) -> BNNSequential:
+                  frac_bits: int = 7, first_last: str = "binary", first_last_bits: int = 8) -> BNNSequential:
     kw = dict(input_shape=list(input_shape), width=width, classes=classes, t_clip=t_clip, alpha=alpha,
               stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits)
+    fwb = _first_last(first_last, first_last_bits, kw)
     ch = lambda n: max(1, int(round(n * width)))
     spec = [ch(128), ch(128), "M", ch(256), ch(256), "M", ch(512), ch(512), "M"]
-    layers, (c, h, w) = _conv_stack(spec, input_shape, t_clip, alpha, stochastic, "same", zero_point, frac_bits)
-    layers = _dense_head(layers, c * h * w, [ch(1024), ch(1024)], classes, t_clip, alpha, stochastic)
+    layers, (c, h, w) = _conv_stack(spec, input_shape, t_clip, alpha, stochastic, "same", zero_point, frac_bits, fwb)
+    layers = _dense_head(layers, c * h * w, [ch(1024), ch(1024)], classes, t_clip, alpha, stochastic, fwb)
     return _finish(BNNSequential(*layers), "binarynet_cnn", kw)
 
 
 @_register
 def cnv(input_shape: Sequence[int] = (3, 32, 32), width: float = 1.0, classes: int = 10, t_clip: float = 1.0,
-        alpha: bool = False, stochastic: bool = False, zero_point: int = 128, frac_bits: int = 7) -> BNNSequential:
+        alpha: bool = False, stochastic: bool = False, zero_point: int = 128, frac_bits: int = 7,
+        first_last: str = "binary", first_last_bits: int = 8) -> BNNSequential:
     kw = dict(input_shape=list(input_shape), width=width, classes=classes, t_clip=t_clip, alpha=alpha,
               stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits)
+    fwb = _first_last(first_last, first_last_bits, kw)
     ch = lambda n: max(1, int(round(n * width)))
     spec = [ch(64), ch(64), "M", ch(128), ch(128), "M", ch(256), ch(256)]
-    layers, (c, h, w) = _conv_stack(spec, input_shape, t_clip, alpha, stochastic, "valid", zero_point, frac_bits)
-    layers = _dense_head(layers, c * h * w, [ch(512), ch(512)], classes, t_clip, alpha, stochastic)
+    layers, (c, h, w) = _conv_stack(spec, input_shape, t_clip, alpha, stochastic, "valid", zero_point, frac_bits, fwb)
+    layers = _dense_head(layers, c * h * w, [ch(512), ch(512)], classes, t_clip, alpha, stochastic, fwb)
     return _finish(BNNSequential(*layers), "cnv", kw)
 
 
 @_register
 def small_cnn(input_shape: Sequence[int] = (1, 8, 8), channels: Sequence = (16, "M", 32), fc: Sequence[int] = (64,),
               classes: int = 10, padding: str = "same", t_clip: float = 1.0, alpha: bool = False,
-              stochastic: bool = False, zero_point: int = 128, frac_bits: int = 7) -> BNNSequential:
+              stochastic: bool = False, zero_point: int = 128, frac_bits: int = 7, first_last: str = "binary",
+              first_last_bits: int = 8) -> BNNSequential:
     """A configurable small ConvNet for tests and small data sets."""
     kw = dict(input_shape=list(input_shape), channels=list(channels), fc=list(fc), classes=classes, padding=padding,
               t_clip=t_clip, alpha=alpha, stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits)
-    layers, (c, h, w) = _conv_stack(list(channels), input_shape, t_clip, alpha, stochastic, padding, zero_point, frac_bits)
-    layers = _dense_head(layers, c * h * w, list(fc), classes, t_clip, alpha, stochastic)
+    fwb = _first_last(first_last, first_last_bits, kw)
+    layers, (c, h, w) = _conv_stack(list(channels), input_shape, t_clip, alpha, stochastic, padding, zero_point, frac_bits,
+                                    fwb)
+    layers = _dense_head(layers, c * h * w, list(fc), classes, t_clip, alpha, stochastic, fwb)
     return _finish(BNNSequential(*layers), "small_cnn", kw)
 
 
@@ -144,7 +175,7 @@ def _pool_ok(h: int, w: int) -> bool:
 @_register
 def binary_resnet(input_shape: Sequence[int] = (1, 28, 28), stages: Sequence[int] = (2, 2, 2, 2), base: int = 64,
                   width: float = 1.0, classes: int = 10, t_clip: float = 0.5, stochastic: bool = False,
-                  zero_point: int = 128, frac_bits: int = 7):
+                  zero_point: int = 128, frac_bits: int = 7, first_last: str = "binary", first_last_bits: int = 8):
     """Binary ResNet (ResNet-18-style stages of basic blocks, no bottleneck).
 
     stem: 3x3 fixed-point conv, integer output = the residual stream r (units 2**-frac_bits).
@@ -155,11 +186,12 @@ def binary_resnet(input_shape: Sequence[int] = (1, 28, 28), stages: Sequence[int
     """
     kw = dict(input_shape=list(input_shape), stages=list(stages), base=base, width=width, classes=classes,
               t_clip=t_clip, stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits)
+    fwb = _first_last(first_last, first_last_bits, kw)
     c_in, h, w = input_shape
     ch = lambda n: max(1, int(round(n * width)))
     g = _Graph()
     c = ch(base)
-    r = g.add("stem", ComputeNode(BinaryConv2d(c_in, c, 3, "same", input_kind="fixed")), ["input"])
+    r = g.add("stem", ComputeNode(BinaryConv2d(c_in, c, 3, "same", input_kind="fixed", weight_bits=fwb)), ["input"])
     for si, nblocks in enumerate(stages):
         for bi in range(nblocks):
             p = f"s{si}b{bi}_"
@@ -177,7 +209,7 @@ def binary_resnet(input_shape: Sequence[int] = (1, 28, 28), stages: Sequence[int
             r = g.add(p + "add", AddNode(), [short, c2])
             c = out_c
     a = g.add("head_in", SignNode(c, t_clip, stochastic), [r])
-    g.add("fc_out", ComputeNode(BinaryLinear(c * h * w, classes)), [a])
+    g.add("fc_out", ComputeNode(BinaryLinear(c * h * w, classes, weight_bits=fwb)), [a])
     model = BNNGraph(InputQuant(zero_point, frac_bits), g.nodes, Scale(1.0 / (c * h * w) ** 0.5))
     model.arch = ("binary_resnet", kw)
     return model
@@ -186,7 +218,8 @@ def binary_resnet(input_shape: Sequence[int] = (1, 28, 28), stages: Sequence[int
 @_register
 def binary_densenet(input_shape: Sequence[int] = (1, 28, 28), b: int = 2, growth: int = 64, width: float = 1.0,
                     layers_per_unit: Optional[Sequence[int]] = None, reduction: float = 2.0, classes: int = 10,
-                    t_clip: float = 0.5, stochastic: bool = False, zero_point: int = 128, frac_bits: int = 7):
+                    t_clip: float = 0.5, stochastic: bool = False, zero_point: int = 128, frac_bits: int = 7,
+                    first_last: str = "binary", first_last_bits: int = 8):
     """Binary DenseNet without bottleneck, n = 8b + 5 layers (Bethge et al.): 4 units of 2b dense layers,
     3 transitions, the stem and the classifier (``layers_per_unit`` overrides the units).
 
@@ -198,13 +231,15 @@ def binary_densenet(input_shape: Sequence[int] = (1, 28, 28), b: int = 2, growth
     kw = dict(input_shape=list(input_shape), b=b, growth=growth, width=width,
               layers_per_unit=list(layers_per_unit) if layers_per_unit is not None else None, reduction=reduction,
               classes=classes, t_clip=t_clip, stochastic=stochastic, zero_point=zero_point, frac_bits=frac_bits)
+    fwb = _first_last(first_last, first_last_bits, kw)
     units = list(layers_per_unit) if layers_per_unit is not None else [2 * b] * 4
     c_in, h, w = input_shape
     k = max(1, int(round(growth * width)))
     g = _Graph()
     act = lambda: BinaryActivation(t_clip, stochastic)
     c = 2 * k
-    x = g.add("stem", ComputeNode(BinaryConv2d(c_in, c, 3, "same", input_kind="fixed"), BatchNorm(c), act()), ["input"])
+    x = g.add("stem", ComputeNode(BinaryConv2d(c_in, c, 3, "same", input_kind="fixed", weight_bits=fwb), BatchNorm(c),
+                                  act()), ["input"])
     for u, n in enumerate(units):
         for j in range(n):
             new = g.add(f"u{u}l{j}", ComputeNode(BinaryConv2d(c, k, 3, "same", stochastic=stochastic), BatchNorm(k), act()), [x])
@@ -218,7 +253,7 @@ def binary_densenet(input_shape: Sequence[int] = (1, 28, 28), b: int = 2, growth
             out = max(1, int(round(c / reduction)))
             x = g.add(f"t{u}conv", ComputeNode(BinaryConv2d(c, out, 1, "same", stochastic=stochastic), BatchNorm(out), act()), [src])
             c = out
-    g.add("fc_out", ComputeNode(BinaryLinear(c * h * w, classes)), [x])
+    g.add("fc_out", ComputeNode(BinaryLinear(c * h * w, classes, weight_bits=fwb)), [x])
     model = BNNGraph(InputQuant(zero_point, frac_bits), g.nodes, Scale(1.0 / (c * h * w) ** 0.5))
     model.arch = ("binary_densenet", kw)
     return model
