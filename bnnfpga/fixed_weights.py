@@ -124,3 +124,21 @@ def random_fixed(rng: np.random.Generator, net: Network, first: bool = True, las
         d = np.where(rng.random(c) < 0.3, -1, 1).astype(np.int8)
         layer.thresholds = Thresholds(t, d)
     return net.validate()
+
+
+# the RTL modules a design with fixed-point weights adds to rtl.backend.STATIC_MODULES
+RTL_MODULES = ["bnn_mvtu_fw.sv"]
+
+
+def rtl_weight_mem(L) -> str:
+    """$readmemh text of a fixed-weight layer's weight memory (rtl.backend.LayerRTL), folds named."""
+    out = [f"// Layer '{L.name}': {L.kind} {L.in_shape} -> {L.out_shape}, weights {L.out_channels} x {L.fan_in} "
+           f"{L.wb}-bit two's complement integers",
+           f"// {L.sf * L.nf} words x {L.pe * L.simd * L.wb} bits (PE={L.pe} x SIMD={L.simd} x {L.wb}); word "
+           f"nf*{L.sf} + sf holds, for PE p, weights [sf*{L.simd} +: {L.simd}] of output channel nf*{L.pe} + p "
+           f"at bits [p*{L.simd * L.wb} +: {L.simd * L.wb}], lane s at [s*{L.wb} +: {L.wb}] within"]
+    for i, w in enumerate(L.weight_words):
+        if i % L.sf == 0:
+            out.append(f"// nf {i // L.sf}: output channels {i // L.sf * L.pe}..{i // L.sf * L.pe + L.pe - 1}")
+        out.append(w)
+    return "\n".join(out) + "\n"

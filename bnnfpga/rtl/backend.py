@@ -25,7 +25,8 @@ import numpy as np
 from .. import folding as fold_mod
 from ..cli import UserError
 from ..folding import LayerFold, stage_cycles
-from ..ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, sanitize_identifier
+from .. import fixed_weights as fw
+from ..ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, sanitize_identifier, weight_bits
 from ..outdir import write_tree
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "rtl_templates"
@@ -77,6 +78,7 @@ class LayerRTL:
     runtime: bool = False  # parameters loadable at run time
     weight_words: List[str] = field(default_factory=list)
     threshold_words: List[Tuple[str, str]] = field(default_factory=list)
+    wb: int = 1  # bits per weight: 1 binary (bnn_mvtu), > 1 fixed-point weights (bnn_mvtu_fw)
 
 
 def _env():
@@ -123,8 +125,10 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
                  _clog2(sf * nf), _clog2(nf))
     # weights: (out, fan_in) -> word nf*SF + sf, PE p at bits [p*SIMD +: SIMD]
     w = layer.weights.reshape(nf, f.pe, sf, f.simd).transpose(0, 2, 1, 3).reshape(nf * sf, f.pe * f.simd)
-    width = f.pe * f.simd
-    L.weight_words = [f"{_pack_row(row):0{(width + 3) // 4}x}" for row in w]
+    L.wb = weight_bits(layer)
+    width = f.pe * f.simd * L.wb
+    pack = _pack_row if L.wb == 1 else (lambda row: fw.rtl_weight_row(row, L.wb))  # signed WB-bit lanes
+    L.weight_words = [f"{pack(row):0{(width + 3) // 4}x}" for row in w]
     L.mem_file = f"mem/{mod}_weights.mem"
     if not scores:
         t = layer.thresholds.t.astype(np.int64)
@@ -143,6 +147,8 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
 
 def _weight_mem(L: LayerRTL) -> str:
     """$readmemh text of a layer's weight ROM, with comments naming the folds."""
+    if L.wb > 1:  # fixed-point weights: lanes of WB bits where a binary layer has bits
+        return fw.rtl_weight_mem(L)
     out = [f"// Layer '{L.name}': {L.kind} {L.in_shape} -> {L.out_shape}, weights {L.out_channels} x {L.fan_in} bits",
            f"// {L.sf * L.nf} words x {L.pe * L.simd} bits (PE={L.pe} x SIMD={L.simd}); word nf*{L.sf} + sf holds, "
            f"for PE p, weight bits [sf*{L.simd} +: {L.simd}] of output channel nf*{L.pe} + p at bits [p*{L.simd} +: {L.simd}]"]
@@ -163,7 +169,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
     fold_mod.check(net, folding)
     if runtime_params:
         for layer in net.compute_layers():
-            if folding[layer.name].simd > 64:
+            if folding[layer.name].simd * weight_bits(layer) > 64:
                 raise RTLError(f"layer '{layer.name}': SIMD={folding[layer.name].simd} > 64 cannot be loaded at run "
                                f"time (one 64-bit value per weight word); lower its SIMD or drop runtime_params")
     if not (1 <= top_k <= net.num_classes):
@@ -245,7 +251,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     stages, layers, in_beats = plan(net, folding, top_k, fifo_depth, runtime_params)
     env = _env()
     files: Dict[str, str] = {}
-    for name in STATIC_MODULES:
+    static = STATIC_MODULES + (fw.RTL_MODULES if fw.has_fixed_weights(net) else [])
+    for name in static:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")
     for L in layers:
@@ -255,7 +262,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
         net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,
         in_beats=in_beats, out_words=net.num_classes + top_k, runtime=bool(runtime_params))
-    order = [f"rtl/{n}" for n in STATIC_MODULES] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
+    order = [f"rtl/{n}" for n in static] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
     files["files.f"] = "".join(p + "\n" for p in order)
     meta = {
         "generator": "bnnfpga.rtl", "generator_version": GENERATOR_VERSION, "network": net.name, "top": TOP,
