@@ -142,3 +142,40 @@ def rtl_weight_mem(L) -> str:
             out.append(f"// nf {i // L.sf}: output channels {i // L.sf * L.pe}..{i // L.sf * L.pe + L.pe - 1}")
         out.append(w)
     return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# resource model of bnn_mvtu_fw: a first model, fitted on yosys synth_xilinx -family xc7 runs of
+# whole layer modules (benchmarks/bench_fixed_weights.py prints the comparison; +-15 % LUT there)
+#
+# The parts a fixed-weight MVTU shares with bnn_mvtu (weight / threshold memories, now WB bits
+# per lane; input buffer; accumulators; comparators; counters) use the calibrated bnn_mvtu
+# coefficients.  Its lanes replace the XNOR-popcount / bit-plane lanes:
+#   * fixed input (pixels x weights): one WB x EW signed multiplier per lane, which yosys maps
+#     to one DSP48E1 (DSP_PER_MUL_LANE), plus the PE adder trees: LUT_PER_MUL_LANE_AW LUTs per
+#     lane and accumulator bit;
+#   * binary input (+-1 x weights): a conditional add/subtract per lane, no DSP:
+#     LUT_PER_ADDSUB_LANE_AW LUTs per lane and accumulator bit.
+# Flip-flops: the bnn_mvtu coefficients (they overestimate small ROM output registers).
+LUT_PER_MUL_LANE_AW = 0.47
+DSP_PER_MUL_LANE = 1.0
+LUT_PER_ADDSUB_LANE_AW = 1.65
+
+
+def mvtu_fw_estimate(model, p):
+    """(Resources, memories) of a bnn_mvtu_fw stage with parameters p (``resources.mvtu_params`` plus WB)."""
+    from .resources import Resources, mvtu_features, mvtu_memories, place_rom
+
+    wb = int(p["WB"])
+    lanes = p["PE"] * p["SIMD"]
+    mems = mvtu_memories(p)
+    mems[0] = place_rom("weights", p["SF"] * p["NF"], lanes * wb)  # WB bits per lane
+    feats = mvtu_features(p, mems)
+    for k in ("lanes_bin", "lanes_fix", "lanes_fix_aw"):
+        feats[k] = 0.0
+    base = model._estimate("mvtu", feats, mems)
+    if p["FIXED"]:
+        lane = Resources(lut=LUT_PER_MUL_LANE_AW * lanes * p["AW"], dsp=DSP_PER_MUL_LANE * lanes)
+    else:
+        lane = Resources(lut=LUT_PER_ADDSUB_LANE_AW * lanes * p["AW"])
+    return base + lane, mems

@@ -37,7 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .folding import LayerFold, check
-from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes
+from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, weight_bits
 from .rtl.backend import _clog2, signed_bits  # the RTL generator's own width rules
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "resource_calibration.json"
@@ -194,9 +194,12 @@ def mvtu_params(net: Network, layer, fold: LayerFold) -> Dict[str, int]:
     fixed = layer.input_kind == "fixed"
     scores = layer.thresholds is None
     lo, hi = acc_range(net, layer)
-    return {"PE": fold.pe, "SIMD": fold.simd, "SF": layer.fan_in // fold.simd, "NF": layer.out_channels // fold.pe,
-            "EW": net.input.bits if fixed else 1, "FIXED": int(fixed), "SCORES": int(scores),
-            "AW": signed_bits(lo - 1, hi + 1), "FANIN": layer.fan_in}
+    p = {"PE": fold.pe, "SIMD": fold.simd, "SF": layer.fan_in // fold.simd, "NF": layer.out_channels // fold.pe,
+         "EW": net.input.bits if fixed else 1, "FIXED": int(fixed), "SCORES": int(scores),
+         "AW": signed_bits(lo - 1, hi + 1), "FANIN": layer.fan_in}
+    if weight_bits(layer) > 1:  # fixed-point weights: bnn_mvtu_fw (bnnfpga.fixed_weights)
+        p["WB"] = weight_bits(layer)
+    return p
 
 
 def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> List[StageSpec]:
@@ -368,6 +371,10 @@ class ResourceModel:
         return Resources(lut=lut, ff=ff, bram36=sum(m.bram36 for m in mems), lutram=lutram)
 
     def mvtu(self, p: Dict[str, int]) -> Tuple[Resources, List[MemoryMap]]:
+        if p.get("WB", 1) > 1:
+            from .fixed_weights import mvtu_fw_estimate
+
+            return mvtu_fw_estimate(self, p)
         mems = mvtu_memories(p)
         return self._estimate("mvtu", mvtu_features(p, mems), mems), mems
 
