@@ -146,7 +146,8 @@ def rtl_weight_mem(L) -> str:
 
 # ---------------------------------------------------------------------------
 # resource model of bnn_mvtu_fw: a first model, fitted on yosys synth_xilinx -family xc7 runs of
-# whole layer modules (benchmarks/bench_fixed_weights.py prints the comparison; +-15 % LUT there)
+# whole layer modules (benchmarks/bench_fixed_weights.py prints the comparison: LUT within 15 % on 7 of
+# its 8 fixed-weight layers, +37 % where a 32 x 256-bit weight ROM dominates; DSP exact)
 #
 # The parts a fixed-weight MVTU shares with bnn_mvtu (weight / threshold memories, now WB bits
 # per lane; input buffer; accumulators; comparators; counters) use the calibrated bnn_mvtu

@@ -281,6 +281,11 @@ def test_onnx_export_runs_fixed_weights():
         assert np.array_equal(np.asarray(got).astype(np.int64), golden.run(net, imgs))
     with pytest.raises(IRError, match="QONNX export"):
         to_onnx(net, fmt="qonnx")
+    from bnnfpga.onnx_import import OnnxImportError, import_onnx
+
+    with pytest.raises(OnnxImportError, match="weights are not binary") as e:  # import: a one-line refusal
+        import_onnx(to_onnx(net))
+    assert "\n" not in str(e.value)
 
 
 def test_resources_fixed_weight_lanes():
