@@ -300,3 +300,19 @@ def test_resources_fixed_weight_lanes():
     first = net.compute_layers()[0]
     assert r[first.name].dsp >= 1  # pixel x weight multipliers
     assert model.total(net, fold).lut > model.total(plain, fold).lut
+
+
+def test_optimizer_respects_the_dsp_budget():
+    """Pixel x weight lanes take one DSP48 each: the folding optimizer keeps them within the board's DSPs."""
+    from bnnfpga import optimizer
+    from bnnfpga.ir import InputSpec, Network
+
+    rng = np.random.default_rng(0)
+    l0 = Dense("fc0", 64, 64, rng.integers(0, 2, (64, 64), dtype=np.uint8), input_kind="fixed")
+    l0.thresholds = Thresholds(np.zeros(64, np.int64), np.ones(64, np.int8))
+    l1 = Dense("fc1", 64, 10, rng.integers(0, 2, (10, 64), dtype=np.uint8))
+    net = fw.random_fixed(rng, Network("n", InputSpec(8, 8, 1), [l0, l1]).validate(), bits=8)
+    r = optimizer.optimize(net, board="pynq-z1")
+    assert r.feasible and 0 < r.resources.dsp <= 220 and r.binding == "DSP"
+    plain = optimizer.optimize(rn.random_network(np.random.default_rng(1), "mlp"), board="pynq-z1")
+    assert "DSP" not in plain.budget.usage(plain.resources, plain.lanes)  # binary designs: no DSP line
