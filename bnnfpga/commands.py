@@ -276,6 +276,8 @@ def _info(args) -> int:
             extra = f"thresholds, {(layer.thresholds.direction < 0).sum()} flipped"
         elif hasattr(layer, "weights"):
             extra = "integer scores"
+        if getattr(layer, "weight_bits", 1) > 1:
+            extra += f"; {layer.weight_bits}-bit weights (x 2^-{layer.weight_frac})"
         print(f"  {layer.kind:8s} {layer.name:12s} {str(i):16s} -> {str(o):16s} {extra}")
     return 0
 

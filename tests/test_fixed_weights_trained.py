@@ -51,6 +51,8 @@ def test_cli_train_first_last_fixed(tmp_path, capsys, digits):
     path = tmp_path / "m.bnn"
     assert main(["export", str(ck / "best.pt"), "-o", str(path)]) == 0
     assert "weight bits" in capsys.readouterr().out
+    assert main(["info", str(path)]) == 0
+    assert "8-bit weights" in capsys.readouterr().out
     net = modelfile.load(path)
     assert net.compute_layers()[0].weight_bits == 8 == net.compute_layers()[-1].weight_bits
     model, _ = load_checkpoint(ck / "best.pt")
