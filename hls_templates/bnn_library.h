@@ -135,14 +135,29 @@ inline int bnn_field(const ap_uint<W>& x, unsigned i) {
 
 template <unsigned SIMD, unsigned QB, unsigned WB>
 struct bnn_dot<SIMD, QB, WB, true> {
+#ifndef __SYNTHESIS__
+  typedef int qtype;  // C simulation: native integers (exact: |w * q| < 2**31)
+#else
+  typedef ap_int<(QB > 1) ? QB : 2> qtype;  // synthesis: a WB x QB multiplier per lane (+-1 for bits)
+#endif
   struct lanes {
-    int q[SIMD];
+    qtype q[SIMD];
   };
   static lanes prepare(const ap_uint<SIMD * QB>& x) {
     lanes l;
     for (unsigned i = 0; i < SIMD; i++) {
 #pragma HLS UNROLL
+#ifndef __SYNTHESIS__
       l.q[i] = (QB == 1) ? (x[i] ? 1 : -1) : bnn_field<QB, SIMD * QB>(x, i);
+#else
+      ap_int<(QB > 1) ? QB : 2> v;
+      if (QB == 1) {
+        v = x[i] ? 1 : -1;
+      } else {
+        v = x(QB * i + QB - 1, QB * i);
+      }
+      l.q[i] = v;
+#endif
     }
     return l;
   }
@@ -150,7 +165,12 @@ struct bnn_dot<SIMD, QB, WB, true> {
     int acc = 0;
     for (unsigned i = 0; i < SIMD; i++) {
 #pragma HLS UNROLL
+#ifndef __SYNTHESIS__
       acc += bnn_field<WB, SIMD * WB>(w, i) * l.q[i];
+#else
+      const ap_int<WB> wi = w(WB * i + WB - 1, WB * i);
+      acc += (int)(wi * l.q[i]);
+#endif
     }
     return acc;
   }

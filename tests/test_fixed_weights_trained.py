@@ -58,3 +58,44 @@ def test_cli_train_first_last_fixed(tmp_path, capsys, digits):
     model, _ = load_checkpoint(ck / "best.pt")
     x = digits.x_test[:50]
     np.testing.assert_array_equal(golden.predict_labels(golden.run(net, x)), export.torch_predict(model, x))
+
+
+def _fashion():
+    import os
+
+    from bnnfpga import data
+
+    for root in (os.environ.get("BNNFPGA_DATA"), "/work/main/.devdata", "/work/shared/data", "data"):
+        if root:
+            try:
+                return data.load_dataset("fashion-mnist", root)
+            except Exception:  # noqa: BLE001 - not in this folder
+                continue
+    pytest.skip("Fashion-MNIST not found (set BNNFPGA_DATA)")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch,kw", [
+    ("small_cnn", dict(channels=[16, "M", 32, "M"], fc=[128], padding="same")),
+    ("binary_resnet", dict(stages=[1, 1], base=8)),
+])
+def test_fashion_fixed_first_last_all_test_images(tmp_path, arch, kw):
+    """Fashion-MNIST, 1 epoch on 12000 images: torch == golden on all 10000 test images."""
+    ds = _fashion()
+    torch_seed = 0
+    import torch
+
+    torch.manual_seed(torch_seed)
+    model = zoo.build(arch, input_shape=[1, 28, 28], classes=10, first_last="fixed", **kw)
+    res = train(model, ds.x_train[:12000], ds.y_train[:12000], TrainConfig(epochs=1, batch_size=100, lr=3e-3),
+                ds.x_test, ds.y_test, progress=False)
+    print(f"fashion {arch} first/last 8-bit, 1 epoch on 12000 images: test accuracy {res.test_accuracy:.4f}")
+    assert res.test_accuracy > 0.6
+    net = modelfile.loads(modelfile.dumps(export.to_ir(model, (1, 28, 28))))
+    gm = golden.GoldenModel(net)
+    scores = gm.run(ds.x_test)
+    with torch.no_grad():
+        logits = np.concatenate([model.eval()(export.images_to_tensor(ds.x_test[s:s + 1000])).numpy()
+                                 for s in range(0, len(ds.x_test), 1000)])
+    np.testing.assert_array_equal(golden.predict_labels(scores), logits.argmax(1))
+    np.testing.assert_allclose(scores * net.layers[-1].score_scale, logits, rtol=1e-5, atol=1e-5)
