@@ -28,8 +28,8 @@ the integer pipeline (``bnnfpga.export`` folds it, ``bnnfpga.golden`` runs it):
   the first and the last layer, as in the BinaryNet / XNOR-Net papers): the
   forward uses ``w_int * 2**-wf`` with ``w_int = clamp(round(w * 2**wf),
   -2**(b-1), 2**(b-1) - 1)`` and a per-layer power of two ``wf``
-  (:meth:`_BinaryWeights.weight_frac`: the largest |w| just fits b bits); the
-  gradient passes straight through.  The dot products stay exact in float32
+  (:meth:`_BinaryWeights.weight_frac`: the largest |w| just fits b bits, at
+  most ``max_weight_frac`` when given); the gradient passes straight through.  The dot products stay exact in float32
   (integers times ``2**-(wf + frac_bits)``), so the export's integer
   accumulators equal torch's.
 * ``nn.Dropout`` may sit anywhere in a BNNSequential: it acts in training only
@@ -131,7 +131,8 @@ class BinaryActivation(nn.Module):
 class _BinaryWeights(nn.Module):
     """Shared part of binary dense/conv layers: latent weights, alpha, recording."""
 
-    def _init_binary(self, weight_shape, alpha: bool, stochastic: bool, input_kind: str, weight_bits: int = 1):
+    def _init_binary(self, weight_shape, alpha: bool, stochastic: bool, input_kind: str, weight_bits: int = 1,
+                     max_weight_frac: Optional[int] = None):
         self.weight = nn.Parameter(torch.empty(weight_shape))
         # Glorot-uniform latent init inside [-1, 1]
         fan_in = math.prod(weight_shape[1:])
@@ -143,6 +144,7 @@ class _BinaryWeights(nn.Module):
             raise ValueError(f"input_kind must be 'binary' or 'fixed', got {input_kind!r}")
         self.input_kind = input_kind
         self.weight_bits = int(weight_bits)
+        self.max_weight_frac = None if max_weight_frac is None else int(max_weight_frac)  # caps weight_frac()
         if not (self.weight_bits == 1 or 2 <= self.weight_bits <= 16):
             raise ValueError(f"weight_bits must be 1 (binary) or 2..16, got {weight_bits!r}")
         if self.weight_bits > 1 and (self.use_alpha or self.stochastic):
@@ -157,7 +159,10 @@ class _BinaryWeights(nn.Module):
 
     def weight_frac(self) -> int:
         """Fixed-point weights: the exponent wf of the weights' unit 2**-wf (0 for binary weights)."""
-        return fixed_weight_frac(self.weight, self.weight_bits) if self.weight_bits > 1 else 0
+        if self.weight_bits == 1:
+            return 0
+        wf = fixed_weight_frac(self.weight, self.weight_bits)
+        return wf if self.max_weight_frac is None else max(0, min(wf, self.max_weight_frac))
 
     def alpha(self) -> torch.Tensor:
         """XNOR-Net per-output-channel scale mean|W| (latent weights)."""
@@ -172,10 +177,12 @@ class _BinaryWeights(nn.Module):
 
 
 class BinaryLinear(_BinaryWeights):
-    def __init__(self, in_features, out_features, alpha=False, stochastic=False, input_kind="binary", weight_bits=1):
+    def __init__(self, in_features, out_features, alpha=False, stochastic=False, input_kind="binary", weight_bits=1,
+                 max_weight_frac=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self._init_binary((self.out_features, self.in_features), alpha, stochastic, input_kind, weight_bits)
+        self._init_binary((self.out_features, self.in_features), alpha, stochastic, input_kind, weight_bits,
+                          max_weight_frac)
 
     def forward(self, x):
         return self._finish(F.linear(x, self.binary_weight()), (1, -1))
@@ -187,7 +194,7 @@ class BinaryLinear(_BinaryWeights):
 
 class BinaryConv2d(_BinaryWeights):
     def __init__(self, in_channels, out_channels, kernel_size=3, padding="valid", alpha=False,
-                 stochastic=False, input_kind="binary", weight_bits=1):
+                 stochastic=False, input_kind="binary", weight_bits=1, max_weight_frac=None):
         super().__init__()
         if padding not in ("valid", "same"):
             raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
@@ -196,7 +203,7 @@ class BinaryConv2d(_BinaryWeights):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.padding = int(kernel_size), padding
         self._init_binary((self.out_channels, self.in_channels, self.kernel_size, self.kernel_size),
-                          alpha, stochastic, input_kind, weight_bits)
+                          alpha, stochastic, input_kind, weight_bits, max_weight_frac)
 
     @property
     def pad_value(self) -> float:

@@ -17,12 +17,14 @@ is a binary dense layer whose integer scores pass a positive Scale.
 
 ``first_last="fixed"`` (every builder): the first layer (convolution or dense
 on the pixels) and the last dense layer get 8-bit fixed-point weights
-(``first_last_bits``), as in the BinaryNet / XNOR-Net papers; the default
+(``first_last_bits``; an MLP's first layer on a wide image gets fewer bits
+when needed to stay exact in float32), as in the BinaryNet / XNOR-Net papers; the default
 ``"binary"`` keeps them binary.  The keyword is recorded in ``model.arch``
 only when it is not the default (old checkpoints rebuild unchanged).
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 from .nn import (AddNode, BatchNorm, BinaryActivation, BinaryConv2d, BinaryLinear, BNNGraph, BNNSequential,
@@ -51,6 +53,15 @@ def _first_last(first_last: str, bits: int, kw: dict) -> int:
     return bits
 
 
+def _exact_bits(bits: int, fan_in: int, zero_point: int) -> int:
+    """At most ``bits`` weight bits for a fixed-point layer on the pixels such that its accumulator range
+    (fan_in * max|q| * 2**(bits-1)) stays below 2**24, exact in torch's float32 (a wide MLP input)."""
+    m = max(zero_point, 255 - zero_point)
+    while bits > 2 and fan_in * m * 2 ** (bits - 1) >= 2 ** 24:
+        bits -= 1
+    return bits
+
+
 def _finish(model: BNNSequential, name: str, kwargs: dict) -> BNNSequential:
     model.arch = (name, dict(kwargs))
     return model
@@ -67,14 +78,15 @@ def mlp(input_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (1024,
     layers = [InputQuant(zero_point, frac_bits), Flatten()]
     width = c * h * w
     for i, out in enumerate(hidden):
-        fw = fwb if i == 0 and fwb > 1 else 1
+        fw = _exact_bits(fwb, width, zero_point) if i == 0 and fwb > 1 else 1
         layers += [BinaryLinear(width, out, alpha=alpha and fw == 1, stochastic=stochastic and fw == 1,
                                 input_kind="fixed" if i == 0 else "binary", weight_bits=fw),
                    BatchNorm(out), BinaryActivation(t_clip, stochastic)]
         if dropout:
             layers.append(nn.Dropout(dropout))
         width = out
-    layers += [BinaryLinear(width, classes, input_kind="fixed" if not hidden else "binary", weight_bits=fwb),
+    fw_last = _exact_bits(fwb, width, zero_point) if not hidden and fwb > 1 else fwb
+    layers += [BinaryLinear(width, classes, input_kind="fixed" if not hidden else "binary", weight_bits=fw_last),
                Scale(1.0 / max(1, width) ** 0.5)]
     return _finish(BNNSequential(*layers), "mlp", kw)
 
@@ -172,6 +184,24 @@ def _pool_ok(h: int, w: int) -> bool:
     return h % 2 == 0 and w % 2 == 0 and h >= 2
 
 
+def _stem_frac_cap(fwb, c_in, zero_point, frac_bits, c0, stages, base, ch):
+    """Fixed-point stem of a binary ResNet: the largest weight_frac that keeps the residual stream exact in
+    float32.  It is in units of 2**-(frac_bits + wf) and adds binary dot products shifted by that exponent,
+    so (stem range) + 2**(frac_bits + wf) * (sum of the fan-ins of every added dot product) < 2**24."""
+    if fwb == 1:
+        return None
+    m = max(zero_point, 255 - zero_point)
+    stem = m * 9 * c_in * 2 ** (fwb - 1)
+    total, c = 0, c0
+    for si, nblocks in enumerate(stages):
+        for bi in range(nblocks):
+            out_c = ch(base * 2 ** si) if si > 0 and bi == 0 else c
+            total += 9 * out_c + (c if si > 0 and bi == 0 else 0)  # conv2, and the 1x1 shortcut
+            c = out_c
+    room = (2 ** 24 - 1 - stem) / max(1, total)
+    return max(0, int(math.floor(math.log2(room))) - frac_bits) if room >= 1 else 0
+
+
 @_register
 def binary_resnet(input_shape: Sequence[int] = (1, 28, 28), stages: Sequence[int] = (2, 2, 2, 2), base: int = 64,
                   width: float = 1.0, classes: int = 10, t_clip: float = 0.5, stochastic: bool = False,
@@ -191,7 +221,9 @@ def binary_resnet(input_shape: Sequence[int] = (1, 28, 28), stages: Sequence[int
     ch = lambda n: max(1, int(round(n * width)))
     g = _Graph()
     c = ch(base)
-    r = g.add("stem", ComputeNode(BinaryConv2d(c_in, c, 3, "same", input_kind="fixed", weight_bits=fwb)), ["input"])
+    cap = _stem_frac_cap(fwb, c_in, zero_point, frac_bits, c, stages, base, ch)
+    r = g.add("stem", ComputeNode(BinaryConv2d(c_in, c, 3, "same", input_kind="fixed", weight_bits=fwb,
+                                               max_weight_frac=cap)), ["input"])
     for si, nblocks in enumerate(stages):
         for bi in range(nblocks):
             p = f"s{si}b{bi}_"

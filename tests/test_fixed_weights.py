@@ -316,3 +316,29 @@ def test_optimizer_respects_the_dsp_budget():
     assert r.feasible and 0 < r.resources.dsp <= 220 and r.binding == "DSP"
     plain = optimizer.optimize(rn.random_network(np.random.default_rng(1), "mlp"), board="pynq-z1")
     assert "DSP" not in plain.budget.usage(plain.resources, plain.lanes)  # binary designs: no DSP line
+
+
+def test_resnet_stem_weight_frac_capped_for_float32():
+    """A fixed-point ResNet stem adds to binary dot products shifted by frac_bits + weight_frac: the zoo caps
+    weight_frac so that the residual stream stays exact in float32, and the export goes through."""
+    torch.manual_seed(0)
+    model = zoo.build("binary_resnet", input_shape=(3, 32, 32), stages=[2, 2, 2, 2], base=64, width=0.25,
+                      first_last="fixed")
+    stem = model.nodes["stem"].layer
+    with torch.no_grad():
+        stem.weight.mul_(0.01)  # tiny latent weights: the uncapped power-of-two scale would be 2**-13
+    assert stem.weight_frac() == stem.max_weight_frac < 13
+    net = export.to_ir(model, (3, 32, 32))
+    imgs = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    vals = export.graph_trace(model, imgs, net)
+    for t in golden.GoldenModel(net).trace(imgs):
+        assert np.array_equal(vals[t.name], t.out), t.name
+
+
+def test_wide_mlp_input_gets_exact_weight_bits():
+    m = zoo.build("mlp", input_shape=(3, 32, 32), hidden=[16], classes=4, first_last="fixed")
+    net = export.to_ir(m, (3, 32, 32))  # 3072 * 128 * 2**7 >= 2**24: the first layer gets 6 bits
+    assert [l.weight_bits for l in net.compute_layers()] == [6, 8]
+    imgs = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    _, accs = export.torch_trace(m, imgs)
+    assert np.array_equal(accs[0], golden.GoldenModel(net).trace(imgs)[0].acc)
