@@ -33,6 +33,8 @@ def register(sub) -> None:
     p.add_argument("--loss", choices=["sqhinge", "ce"], default="sqhinge")
     p.add_argument("--t-clip", type=float, default=1.0, help="straight-through estimator clipping (BinaryNet 1.0; Bethge et al. 0.5)")
     p.add_argument("--alpha", action="store_true", help="XNOR-Net per-channel weight scale (folds into thresholds)")
+    p.add_argument("--first-last", choices=["binary", "fixed"], default="binary",
+                   help="fixed: 8-bit fixed-point weights on the first and the last layer (BinaryNet / XNOR-Net style)")
     p.add_argument("--stochastic", action="store_true", help="stochastic binarization in training")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
@@ -112,6 +114,8 @@ def _build_model(args, ds):
     shape = (1,) + x.shape[1:3] if x.ndim == 3 else (x.shape[3],) + x.shape[1:3]
     common = dict(input_shape=list(shape), classes=len(ds.classes), t_clip=args.t_clip, alpha=args.alpha,
                   stochastic=args.stochastic)
+    if getattr(args, "first_last", "binary") != "binary":
+        common["first_last"] = args.first_last
     if args.arch == "mlp":
         return zoo.build("mlp", hidden=_int_list(args.hidden), **common)
     if args.arch in ("cnv", "binarynet_cnn", "wu13", "alexnet_bnn"):
@@ -190,6 +194,7 @@ def _train(args) -> int:
 
 
 def _export(args) -> int:
+    from .ir import weight_bits
     from .train import load_checkpoint
 
     try:
@@ -202,7 +207,7 @@ def _export(args) -> int:
     net = _export_model(model, ck["kwargs"]["input_shape"], args.output, name, classes, {"dataset": meta.get("dataset", "")})
     flips = sum(int((l.thresholds.direction < 0).sum()) for l in net.compute_layers() if l.thresholds is not None)
     print(f"exported {args.checkpoint} -> {args.output}: {len(net.layers)} layers, "
-          f"{sum(l.weights.size for l in net.compute_layers())} weight bits, {flips} channels with a flipped comparison")
+          f"{sum(l.weights.size * weight_bits(l) for l in net.compute_layers())} weight bits, {flips} channels with a flipped comparison")
     return 0
 
 
@@ -271,6 +276,8 @@ def _info(args) -> int:
             extra = f"thresholds, {(layer.thresholds.direction < 0).sum()} flipped"
         elif hasattr(layer, "weights"):
             extra = "integer scores"
+        if getattr(layer, "weight_bits", 1) > 1:
+            extra += f"; {layer.weight_bits}-bit weights (x 2^-{layer.weight_frac})"
         print(f"  {layer.kind:8s} {layer.name:12s} {str(i):16s} -> {str(o):16s} {extra}")
     return 0
 

@@ -32,6 +32,14 @@ its positive Scale does not change the argmax (ties: lowest index in both torch
 and the golden model).  Per-class alpha or BatchNorm on the last layer would
 change the argmax and are refused.
 
+Fixed-point weights (``weight_bits > 1``, first and last layers): the IR holds
+the integers ``w_int`` (``nn.fixed_weight_ints``) and ``weight_frac = wf``; the
+torch dot product is ``acc * 2**-(wf + frac_bits)`` for pixels and
+``acc * 2**-wf`` for +-1 inputs, and the same bisection folds a hidden first
+layer's BatchNorm over its accumulator range.  A fixed-weight last layer's
+scores are ``acc``; its ``score_scale`` records the Scale times ``2**-(wf [+
+frac_bits])`` so that ``GoldenModel.logits`` gives torch's logits.
+
 Layout: torch flattens (C, H, W); the IR flattens (H, W, C), so the columns of
 a dense layer after a feature map are permuted.  Convolution weights
 (out, in, ky, kx) become (out, ky, kx, in).
@@ -46,20 +54,58 @@ import torch.nn as nn
 
 from . import ir
 from .nn import (AddNode, BatchNorm, BinaryActivation, BinaryConv2d, BinaryLinear, BNNGraph, ComputeNode, ConcatNode,
-                 Flatten, InputQuant, Scale, SignNode, _BinaryWeights, bn_eval)
+                 Flatten, InputQuant, Scale, SignNode, _BinaryWeights, bn_eval, fixed_weight_ints)
 
 
 class ExportError(ValueError):
     """A torch model that cannot be mapped to the IR (the message names the module)."""
 
 
-def _weight_bits(w: torch.Tensor) -> np.ndarray:
+def _weight_bits(w: torch.Tensor, m: Optional[_BinaryWeights] = None) -> np.ndarray:
+    """IR weights of module ``m`` from its (re-laid-out) latent weights w: bits, or int16 fixed-point integers."""
+    if m is not None and m.weight_bits > 1:
+        return fixed_weight_ints(w.detach().cpu(), m.weight_bits, m.weight_frac()).numpy().astype(np.int16)
     return (w.detach().cpu().numpy() >= 0).astype(np.uint8)
+
+
+def _dot_exponent(layer: _BinaryWeights, frac_bits: int) -> int:
+    """The torch dot product is acc * 2**-exponent (fixed-point weights and/or pixels)."""
+    return (frac_bits if layer.input_kind == "fixed" else 0) + layer.weight_frac()
+
+
+def _fixed_weight_fields(m: _BinaryWeights, lname: str, frac_bits: int, lo_hi) -> dict:
+    """weight_bits / weight_frac of an IR layer; ExportError when torch's float32 dot product is not exact."""
+    if m.weight_bits == 1:
+        return {}
+    lo, hi = lo_hi
+    if max(-lo, hi) >= 2 ** 24:
+        raise ExportError(f"layer '{lname}': accumulator range [{lo}, {hi}] of its {m.weight_bits}-bit weights is not "
+                          "exact in float32 (must stay below 2**24): fewer weight bits or a smaller fan-in")
+    return {"weight_bits": m.weight_bits, "weight_frac": m.weight_frac()}
+
+
+def _set_fixed(layer, m: _BinaryWeights, net: ir.Network, frac_bits: int) -> None:
+    """Give an exported layer its fixed-point weight fields (weights already int16 when weight_bits > 1)."""
+    if m.weight_bits == 1:
+        return
+    layer.weight_bits = m.weight_bits
+    for k, v in _fixed_weight_fields(m, layer.name, frac_bits, ir.acc_range(net, layer)).items():
+        setattr(layer, k, v)
+
+
+def _score_scale(m: _BinaryWeights, scale: Optional[Scale], frac_bits: int) -> Optional[float]:
+    """logits = scores * score_scale for a fixed-weight last layer (None for a binary one: not recorded)."""
+    if m.weight_bits == 1:
+        return None
+    s = float(torch.exp(scale.log_scale.detach())) if scale is not None else 1.0
+    return s * 2.0 ** -_dot_exponent(m, frac_bits)
 
 
 def _z(layer: _BinaryWeights, bn: Optional[BatchNorm], acc: torch.Tensor, n: int, frac_bits: int) -> torch.Tensor:
     """The float32 pre-sign value torch computes for accumulator values acc (V, C)."""
-    if layer.input_kind == "fixed":
+    if layer.weight_bits > 1:
+        dot = acc.to(torch.float32) * (2.0 ** -_dot_exponent(layer, frac_bits))
+    elif layer.input_kind == "fixed":
         dot = acc.to(torch.float32) * (2.0 ** -frac_bits)
     else:
         dot = (2 * acc - n).to(torch.float32)
@@ -161,7 +207,7 @@ def to_ir(model: nn.Module, input_shape: Tuple[int, int, int], name: str = "bnn"
         if isinstance(m, BinaryConv2d):
             if shape is None:
                 raise ExportError(f"{where}: convolution after Flatten")
-            bits = _weight_bits(wt.permute(0, 2, 3, 1).reshape(wt.shape[0], -1))
+            bits = _weight_bits(wt.permute(0, 2, 3, 1).reshape(wt.shape[0], -1), m)
             layer = ir.Conv2D(f"conv{counters['conv']}", m.in_channels, m.out_channels, m.kernel_size, m.padding, bits,
                               input_kind=m.input_kind, stride=getattr(m, "stride", 1))
             counters["conv"] += 1
@@ -171,14 +217,17 @@ def to_ir(model: nn.Module, input_shape: Tuple[int, int, int], name: str = "bnn"
             if flat_chw is not None and not any(isinstance(l, ir.Dense) for l in layers):
                 cc, hh, ww = flat_chw  # torch columns are (c, h, w); the IR reads (h, w, c)
                 wnp = wt.view(wt.shape[0], cc, hh, ww).permute(0, 2, 3, 1).reshape(wt.shape[0], -1)
-            bits = _weight_bits(wnp)
+            bits = _weight_bits(wnp, m)
             layer = ir.Dense(f"fc{counters['fc']}", m.in_features, m.out_features, bits, input_kind=m.input_kind)
             counters["fc"] += 1
             if shape is not None:
                 raise ExportError(f"{where}: dense layer on a feature map without Flatten")
+        _set_fixed(layer, m, net, spec.frac_bits)
         layers.append(layer)
         i += 1
         if last:
+            layer.score_scale = _score_scale(m, next((r for r in mods[i:] if isinstance(r, Scale)), None),
+                                             spec.frac_bits)
             if m.use_alpha:
                 raise ExportError(f"{where}: the last layer cannot use per-class alpha (it would change the argmax)")
             rest = mods[i:]
@@ -243,7 +292,10 @@ def torch_trace(model: nn.Module, images: np.ndarray) -> Tuple[np.ndarray, List[
             if dot.ndim == 4:
                 dot = dot.transpose(0, 2, 3, 1)
             n = m.weight[0].numel()
-            acc = dot * (2 ** frac) if m.input_kind == "fixed" else (dot + n) / 2
+            if m.weight_bits > 1:
+                acc = dot * 2.0 ** _dot_exponent(m, frac)
+            else:
+                acc = dot * (2 ** frac) if m.input_kind == "fixed" else (dot + n) / 2
             accs.append(np.rint(acc).astype(np.int64))
     finally:
         model.set_record(False)
@@ -282,13 +334,13 @@ def torch_predict(model: nn.Module, images: np.ndarray, batch: int = 512) -> np.
 def _conv_or_dense(m: _BinaryWeights, lname: str, inputs, flat_chw) -> ir.Layer:
     wt = m.weight.detach()
     if isinstance(m, BinaryConv2d):
-        bits = _weight_bits(wt.permute(0, 2, 3, 1).reshape(wt.shape[0], -1))
+        bits = _weight_bits(wt.permute(0, 2, 3, 1).reshape(wt.shape[0], -1), m)
         return ir.Conv2D(lname, m.in_channels, m.out_channels, m.kernel_size, m.padding, bits,
                          input_kind=m.input_kind, stride=getattr(m, "stride", 1), inputs=inputs)
     if flat_chw is not None:
         cc, hh, ww = flat_chw  # torch columns are (c, h, w); the IR reads (h, w, c)
         wt = wt.view(wt.shape[0], cc, hh, ww).permute(0, 2, 3, 1).reshape(wt.shape[0], -1)
-    return ir.Dense(lname, m.in_features, m.out_features, _weight_bits(wt), input_kind=m.input_kind, inputs=inputs)
+    return ir.Dense(lname, m.in_features, m.out_features, _weight_bits(wt, m), input_kind=m.input_kind, inputs=inputs)
 
 
 def graph_to_ir(model: BNNGraph, input_shape: Tuple[int, int, int], name: str = "bnn",
@@ -325,6 +377,7 @@ def graph_to_ir(model: BNNGraph, input_shape: Tuple[int, int, int], name: str = 
             if isinstance(lm, BinaryLinear) and len(s_in) == 3:
                 flat = s_in
             layer = _conv_or_dense(lm, nname, ir_ins, flat)
+            _set_fixed(layer, lm, net, spec.frac_bits)
             layers.append(layer)
             if isinstance(lm, BinaryConv2d):
                 if len(s_in) != 3:
@@ -340,7 +393,7 @@ def graph_to_ir(model: BNNGraph, input_shape: Tuple[int, int, int], name: str = 
                 kind[nname] = "bits"
             else:
                 kind[nname] = "int"
-                expo[nname] = spec.frac_bits if lm.input_kind == "fixed" else 0
+                expo[nname] = _dot_exponent(lm, spec.frac_bits)
         elif isinstance(m, AddNode):
             if kin != ["int", "int"]:
                 raise ExportError(f"{where}: add reads two integer streams, got {kin}")
@@ -380,6 +433,7 @@ def graph_to_ir(model: BNNGraph, input_shape: Tuple[int, int, int], name: str = 
         raise ExportError("the graph must end with a binary dense node producing scores")
     if lastm.layer.use_alpha:
         raise ExportError("the last layer cannot use per-class alpha (it would change the argmax)")
+    layers[-1].score_scale = _score_scale(lastm.layer, model.scale, spec.frac_bits)
     if not net.classes:
         net.classes = [str(k) for k in range(layers[-1].out_features)]
     try:
@@ -408,7 +462,7 @@ def graph_trace(model: BNNGraph, images: np.ndarray, net: Optional[ir.Network] =
             out[layer.name] = (v > 0).astype(np.uint8)
             continue
         if isinstance(layer, (ir.Conv2D, ir.Dense)):
-            e = net.input.frac_bits if layer.input_kind == "fixed" else 0
+            e = (net.input.frac_bits if layer.input_kind == "fixed" else 0) + int(layer.weight_frac)
         else:
             e = max(expo[i] for i in layer.inputs)
         expo[layer.name] = e

@@ -156,6 +156,8 @@ def analyze(net: ir.Network, include_fixed: bool = False) -> List[LayerRepetitio
             continue
         if layer.input_kind != "binary" and not include_fixed:
             continue
+        if ir.weight_bits(layer) > 1:  # fixed-point weights: no sign-symmetric binary filters to share
+            continue
         out.append(analyze_layer(layer, oshape[0] * oshape[1]))
     return out
 

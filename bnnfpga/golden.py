@@ -9,6 +9,10 @@ with a float64 matrix product (all values are integers far below 2**53).
 Every backend (C simulation, RTL simulation, the board) must reproduce
 :func:`run` exactly; :func:`trace` also returns each layer's accumulators.
 
+Fixed-point weights (``weight_bits > 1``, first and last layers): the integer
+weights multiply the pixels q or the +-1 inputs, exactly, in float64 too;
+the layer's output is that sum itself (never ``2 * popcount - n``).
+
 Graph networks (``Network.is_graph``: Add, Concat, Threshold, ``inputs``) run
 layer by layer in list order, each layer reading the outputs it names; integer
 streams are int64 (their ranges, ``ir.value_ranges``, are checked by the tests).
@@ -20,7 +24,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .ir import Add, Concat, Conv2D, Dense, MaxPool2D, Network, Threshold, graph_shapes
+from .ir import Add, Concat, Conv2D, Dense, MaxPool2D, Network, Threshold, graph_shapes, weight_bits
 
 try:  # numpy >= 2.0
     _bitcount = np.bitwise_count
@@ -93,7 +97,9 @@ class GoldenModel:
         self._graph = graph_shapes(net) if net.is_graph else None
         self._w = {}
         for layer in net.compute_layers():
-            if layer.input_kind == "fixed":
+            if weight_bits(layer) > 1:  # signed integer weights: an exact float64 product
+                self._w[layer.name] = layer.weights.astype(np.float64).T.copy()
+            elif layer.input_kind == "fixed":
                 self._w[layer.name] = (2.0 * layer.weights.astype(np.float64) - 1.0).T.copy()
             else:
                 self._w[layer.name] = pack_bits(layer.weights)
@@ -101,6 +107,8 @@ class GoldenModel:
     def _accumulate(self, layer, x: np.ndarray) -> np.ndarray:
         """x: (M, n) int (fixed) or 0/1 bits -> acc (M, out) int."""
         w = self._w[layer.name]
+        if weight_bits(layer) > 1 and layer.input_kind != "fixed":  # bits -> +-1 times integer weights
+            return np.rint((2.0 * x.astype(np.float64) - 1.0) @ w).astype(np.int64)
         if layer.input_kind == "fixed":
             return np.rint(x.astype(np.float64) @ w).astype(np.int64)
         return xnor_popcount(pack_bits(x), w, layer.fan_in)
@@ -116,7 +124,7 @@ class GoldenModel:
             acc = self._accumulate(layer, x.reshape(n_img, -1))
         if layer.thresholds is not None:
             out = layer.thresholds.apply(acc)
-        elif layer.input_kind == "fixed":
+        elif layer.input_kind == "fixed" or weight_bits(layer) > 1:
             out = acc.astype(np.int64)
         else:
             out = 2 * acc.astype(np.int64) - layer.fan_in
@@ -188,6 +196,13 @@ class GoldenModel:
         if not outs:
             return np.zeros((0, self.net.num_classes), np.int32)
         return np.concatenate(outs).astype(np.int32)
+
+
+    def logits(self, images: np.ndarray, **kw) -> np.ndarray:
+        """Real-valued logits: the integer scores times the last layer's ``score_scale`` (float64;
+        the scores themselves when no scale is recorded).  Same argmax as :meth:`run`."""
+        scale = getattr(self.net.layers[-1], "score_scale", None)
+        return self.run(images, **kw).astype(np.float64) * (1.0 if scale is None else float(scale))
 
 
 def run(net: Network, images: np.ndarray, **kw) -> np.ndarray:

@@ -53,6 +53,31 @@ Conventions (the whole project relies on them):
 * **Weights** are stored unpacked here as uint8 arrays of 0/1 bits
   (out, fan_in); the model file packs them (see ``bnnfpga.modelfile``).
 
+Fixed-point weights (non-binary first and last layers), an additive extension
+-------------------------------------------------------------------------------
+A Dense or Conv2D layer has ``weight_bits`` (default 1: binary, everything
+above).  With ``weight_bits = b`` in 2..16 its ``weights`` are an **int16**
+array (out, fan_in) of signed integers w in ``[-2**(b-1), 2**(b-1) - 1]``
+(two's complement b bits; the real weight the torch model uses is
+``w * 2**-weight_frac``, informational for the hardware like ``frac_bits``).
+Such a layer may only be the first compute layer or the last one (both in a
+single-layer network):
+
+* first layer (``input_kind == "fixed"``): ``acc = sum_i w_i * q_i``;
+* last layer reading bits x in {-1,+1}: ``acc = sum_i w_i * x_i`` (bit 1 adds
+  w_i, bit 0 subtracts it);
+* either way the accumulator is an exact integer in :func:`acc_range`
+  ``= [-n * 2**(b-1) * m, n * 2**(b-1) * m]`` (m = max |q| for pixels, 1 for
+  bits; a bound that holds for every weight of b bits), which must fit in 31
+  bits.  A hidden first layer thresholds ``acc`` exactly as above; a layer
+  without thresholds outputs ``acc`` itself (the scores, or a graph's integer
+  stream): never ``2 * acc - n``.
+* ``score_scale`` (Dense, optional float > 0, only on the last layer): the
+  positive factor from the integer scores to the torch model's real logits
+  (``logits = scores * score_scale``: the fixed scaling layer, the weight and
+  pixel scales).  It never changes the argmax; the hardware emits the integer
+  scores and :meth:`bnnfpga.golden.GoldenModel.logits` applies it.
+
 Graphs (shortcut networks: binary ResNet and DenseNet), an additive extension
 -------------------------------------------------------------------------------
 A network whose layers all have ``inputs=None`` and that uses only Dense,
@@ -171,6 +196,9 @@ class Dense:
     input_kind: str = "binary"  # "binary" | "fixed"
     thresholds: Optional[Thresholds] = None  # None: last layer, integer scores (or integer output in a graph)
     inputs: Optional[List[str]] = None  # graph: names of the layers read (None: the previous layer)
+    weight_bits: int = 1  # 1: binary (uint8 bits); 2..16: signed integer weights (int16), see the docstring
+    weight_frac: int = 0  # fixed-point weights: the real weight is w * 2**-weight_frac
+    score_scale: Optional[float] = None  # last layer: logits = scores * score_scale (None: not recorded)
 
     kind = "dense"
 
@@ -195,6 +223,8 @@ class Conv2D:
     thresholds: Optional[Thresholds] = None
     stride: int = 1
     inputs: Optional[List[str]] = None
+    weight_bits: int = 1  # see Dense
+    weight_frac: int = 0
 
     kind = "conv"
 
@@ -395,14 +425,7 @@ def validate(net: Network) -> None:
             raise IRError(f"{where}: duplicate layer name")
         names.add(layer.name)
         if isinstance(layer, (Dense, Conv2D)):
-            w = layer.weights
-            if not isinstance(w, np.ndarray) or w.dtype != np.uint8:
-                raise IRError(f"{where}: field 'weights' must be a uint8 bit array, got {getattr(w, 'dtype', type(w))}")
-            exp = (layer.out_channels, layer.fan_in)
-            if w.shape != exp:
-                raise IRError(f"{where}: field 'weights' has shape {w.shape}, expected {exp}")
-            if w.size and w.max() > 1:
-                raise IRError(f"{where}: field 'weights' holds values other than 0/1")
+            _check_weights(net, where, layer, layer is compute[0] or layer is compute[-1], layer is compute[-1])
             if layer.input_kind not in ("binary", "fixed"):
                 raise IRError(f"{where}: field 'input_kind' must be 'binary' or 'fixed', got {layer.input_kind!r}")
             want = "fixed" if layer is compute[0] and bt is None else "binary"
@@ -441,9 +464,76 @@ def validate(net: Network) -> None:
         raise IRError(f"classes: {len(net.classes)} names for {net.num_classes} outputs")
 
 
+def weight_bits(layer) -> int:
+    """1 for binary weights, b for b-bit signed integer weights (see the module docstring)."""
+    return int(getattr(layer, "weight_bits", 1) or 1)
+
+
+def uses_fixed_weights(net: Network) -> bool:
+    """True when some layer has fixed-point weights or a score scale (model file format version 3)."""
+    return any(weight_bits(l) > 1 or getattr(l, "score_scale", None) is not None for l in net.compute_layers())
+
+
+def require_binary_weights(net: Network, what: str) -> None:
+    """IRError (one line) when ``what`` (a backend or tool) meets a layer with fixed-point weights."""
+    for l in net.compute_layers():
+        if weight_bits(l) > 1:
+            raise IRError(f"layer '{l.name}': {what} does not support fixed-point weights "
+                          f"(weight_bits={weight_bits(l)}) yet")
+
+
+def _check_weights(net: Network, where: str, layer, may_fix: bool, last: bool) -> None:
+    """The checks of a compute layer's weights, weight_bits, weight_frac and score_scale."""
+    wb = getattr(layer, "weight_bits", 1)
+    if not isinstance(wb, (int, np.integer)) or isinstance(wb, bool) or not (wb == 1 or 2 <= wb <= 16):
+        raise IRError(f"{where}: field 'weight_bits' must be 1 (binary) or 2..16, got {wb!r}")
+    wf = getattr(layer, "weight_frac", 0)
+    if not isinstance(wf, (int, np.integer)) or isinstance(wf, bool) or not 0 <= wf <= 31:
+        raise IRError(f"{where}: field 'weight_frac' must be an integer in [0, 31], got {wf!r}")
+    ss = getattr(layer, "score_scale", None)
+    if ss is not None:
+        if not last or layer.thresholds is not None:
+            raise IRError(f"{where}: field 'score_scale' is only allowed on the last layer (the scores)")
+        if not isinstance(ss, (float, int, np.floating)) or isinstance(ss, bool) or not (np.isfinite(ss) and ss > 0):
+            raise IRError(f"{where}: field 'score_scale' must be a positive finite number, got {ss!r}")
+    w = layer.weights
+    exp = (layer.out_channels, layer.fan_in)
+    if wb == 1:
+        if not isinstance(w, np.ndarray) or w.dtype != np.uint8:
+            raise IRError(f"{where}: field 'weights' must be a uint8 bit array, got {getattr(w, 'dtype', type(w))}")
+        if w.shape != exp:
+            raise IRError(f"{where}: field 'weights' has shape {w.shape}, expected {exp}")
+        if w.size and w.max() > 1:
+            raise IRError(f"{where}: field 'weights' holds values other than 0/1")
+        if wf != 0:
+            raise IRError(f"{where}: field 'weight_frac' must be 0 for binary weights (weight_bits=1), got {wf}")
+        return
+    if not may_fix:
+        raise IRError(f"{where}: field 'weight_bits' = {wb}: fixed-point weights are only allowed on the first "
+                      "or the last compute layer")
+    if not isinstance(w, np.ndarray) or w.dtype != np.int16:
+        raise IRError(f"{where}: field 'weights' must be an int16 array for weight_bits={wb}, "
+                      f"got {getattr(w, 'dtype', type(w))}")
+    if w.shape != exp:
+        raise IRError(f"{where}: field 'weights' has shape {w.shape}, expected {exp}")
+    if w.size and (int(w.min()) < -(1 << (wb - 1)) or int(w.max()) > (1 << (wb - 1)) - 1):
+        raise IRError(f"{where}: field 'weights' holds values outside [{-(1 << (wb - 1))}, {(1 << (wb - 1)) - 1}] "
+                      f"(weight_bits={wb})")
+    lo, hi = acc_range(net, layer)
+    if max(-lo, hi) >= 1 << 31:
+        raise IRError(f"{where}: its accumulator range [{lo}, {hi}] does not fit in 32 bits "
+                      "(fewer weight bits or a smaller fan-in)")
+
+
 def acc_range(net: Network, layer) -> Tuple[int, int]:
     """Inclusive range of the layer's accumulator (popcount, or fixed sum)."""
     n = layer.fan_in
+    wb = weight_bits(layer)
+    if wb > 1:  # fixed-point weights: sum of w*q (pixels) or w*(+-1) (bits), |w| <= 2**(wb-1)
+        m = 1
+        if layer.input_kind == "fixed":
+            m = max(net.input.zero_point, 255 - net.input.zero_point)
+        return -m * n * (1 << (wb - 1)), m * n * (1 << (wb - 1))
     if layer.input_kind == "fixed":
         qmin = -net.input.zero_point
         qmax = 255 - net.input.zero_point
@@ -598,14 +688,7 @@ def _validate_graph(net: Network) -> None:
         if layer is not last and not g.consumers.get(layer.name):
             raise IRError(f"{where}: its output is read by no layer (every layer but the last must be read)")
         if isinstance(layer, (Dense, Conv2D)):
-            w = layer.weights
-            if not isinstance(w, np.ndarray) or w.dtype != np.uint8:
-                raise IRError(f"{where}: field 'weights' must be a uint8 bit array, got {getattr(w, 'dtype', type(w))}")
-            exp = (layer.out_channels, layer.fan_in)
-            if w.shape != exp:
-                raise IRError(f"{where}: field 'weights' has shape {w.shape}, expected {exp}")
-            if w.size and w.max() > 1:
-                raise IRError(f"{where}: field 'weights' holds values other than 0/1")
+            _check_weights(net, where, layer, i == 0 or layer is last, layer is last)
             want = "fixed" if i == 0 else "binary"
             if layer.input_kind != want:
                 raise IRError(f"{where}: field 'input_kind' must be {want!r} (the first layer reads fixed-point pixels, the others bits)")
@@ -646,7 +729,8 @@ def value_ranges(net: Network, g: Optional[GraphShapes] = None) -> dict:
         if g.kinds[layer.name] not in ("int", "scores"):
             continue
         if isinstance(layer, (Dense, Conv2D)):
-            out[layer.name] = acc_range(net, layer) if layer.input_kind == "fixed" else (-layer.fan_in, layer.fan_in)
+            fixed = layer.input_kind == "fixed" or weight_bits(layer) > 1
+            out[layer.name] = acc_range(net, layer) if fixed else (-layer.fan_in, layer.fan_in)
         elif isinstance(layer, Add):
             (la, ha), (lb, hb) = (out[n] for n in g.inputs[layer.name])
             sa, sb = (int(v) for v in layer.shifts)

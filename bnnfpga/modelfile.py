@@ -6,6 +6,8 @@ Layout (all integers little-endian; full description in docs/model-file.md)::
     magic      8 bytes   b"BNNFPGA\\0"
     version    u32       1 (chain networks) or 2 (graph networks: "inputs",
                          add / concat / threshold layers; see docs/model-file.md)
+                         or 3 (fixed-point weights on the first / last layer:
+                         version 2 plus "weight_bits", "weight_frac", "score_scale")
     hlen       u64       length of the header in bytes
     header     hlen      canonical JSON (ASCII, sorted keys, compact separators):
                          topology, input spec, classes, metadata, tensor table
@@ -34,12 +36,14 @@ from typing import Any, Dict, List, Tuple, Union
 
 import numpy as np
 
-from .ir import IR_VERSION, Add, Concat, Conv2D, Dense, InputSpec, IRError, MaxPool2D, Network, Threshold, Thresholds
+from .ir import (IR_VERSION, Add, Concat, Conv2D, Dense, InputSpec, IRError, MaxPool2D, Network, Threshold, Thresholds,
+                 uses_fixed_weights, weight_bits)
 
 MAGIC = b"BNNFPGA\0"
 FORMAT_VERSION = 1  # the format of chain networks (every network without graph features)
 GRAPH_FORMAT_VERSION = 2  # version 1 + "inputs" on every layer and the add/concat/threshold kinds
-SUPPORTED_VERSIONS = (1, 2)
+FIXEDW_FORMAT_VERSION = 3  # version 2 + fixed-point weights ("weight_bits", "weight_frac", "score_scale")
+SUPPORTED_VERSIONS = (1, 2, 3)
 _PREAMBLE = struct.Struct("<8sIQ")  # magic, version, header length
 DIGEST_BYTES = 32  # SHA-256
 MIN_FILE_BYTES = _PREAMBLE.size + DIGEST_BYTES
@@ -77,6 +81,10 @@ _LAYER_KEYS_V2.update({
     "concat": ("kind", "name", "inputs"),
     "threshold": ("kind", "name", "channels", "inputs"),
 })
+# version 3 (fixed-point weights): version 2 plus the weight format of compute layers
+_LAYER_KEYS_V3 = dict(_LAYER_KEYS_V2)
+_LAYER_KEYS_V3["dense"] = _LAYER_KEYS_V2["dense"] + ("weight_bits", "weight_frac", "score_scale")
+_LAYER_KEYS_V3["conv"] = _LAYER_KEYS_V2["conv"] + ("weight_bits", "weight_frac")
 _TOP_KEYS = ("name", "ir_version", "input", "layers", "classes", "metadata", "tensors")
 _TENSOR_KEYS = ("name", "dtype", "shape", "offset", "nbytes")
 
@@ -125,8 +133,25 @@ def _check_jsonable(value, where: str) -> None:
 
 
 def format_version(net: Network) -> int:
-    """The format version ``net`` is written in: 1 for chains, 2 for graph networks."""
+    """The format version ``net`` is written in: 1 for chains, 2 for graph networks, 3 for networks
+    with fixed-point weights or a score scale (chains or graphs)."""
+    if uses_fixed_weights(net):
+        return FIXEDW_FORMAT_VERSION
     return GRAPH_FORMAT_VERSION if net.is_graph else FORMAT_VERSION
+
+
+def _layer_header_v3(layer) -> dict:
+    h = _layer_header_v2(layer)
+    if isinstance(layer, (Dense, Conv2D)):
+        h["weight_bits"] = weight_bits(layer)
+        h["weight_frac"] = int(layer.weight_frac)
+    if isinstance(layer, Dense):
+        h["score_scale"] = None if layer.score_scale is None else float(layer.score_scale)
+    return h
+
+
+def _dtype_name(arr: np.ndarray) -> str:
+    return next(k for k, v in _DTYPES.items() if v == arr.dtype.newbyteorder("<"))
 
 
 def _layer_header_v2(layer) -> dict:
@@ -164,7 +189,11 @@ def _layer_tensors(layer) -> List[Tuple[str, np.ndarray]]:
                 ("thresholds.direction", np.asarray(layer.thresholds.direction).astype("i1"))]
     if not isinstance(layer, (Dense, Conv2D)):
         return []
-    packed = np.packbits(np.ascontiguousarray(layer.weights, dtype=np.uint8), axis=1, bitorder="little")
+    wb = weight_bits(layer)
+    if wb > 1:  # signed integers, unpacked: int8 up to 8 bits, else int16
+        packed = np.asarray(layer.weights).astype("i1" if wb <= 8 else "<i2")
+    else:
+            packed = np.packbits(np.ascontiguousarray(layer.weights, dtype=np.uint8), axis=1, bitorder="little")
     out = [("weights", packed)]
     if layer.thresholds is not None:
         out.append(("thresholds.t", np.asarray(layer.thresholds.t).astype("<i8")))
@@ -208,10 +237,11 @@ def dumps(net: Network, source: str = "<memory>") -> bytes:
     offset = 0
     version = format_version(net)
     for layer in net.layers:
-        layers.append(_layer_header_v2(layer) if version == GRAPH_FORMAT_VERSION else _layer_header(layer))
+        layers.append(_layer_header_v3(layer) if version == FIXEDW_FORMAT_VERSION else
+                      _layer_header_v2(layer) if version == GRAPH_FORMAT_VERSION else _layer_header(layer))
         for field, arr in _layer_tensors(layer):
             data = np.ascontiguousarray(arr).tobytes()
-            tensors.append({"name": tensor_name(layer.name, field), "dtype": _FIELD_DTYPE[field],
+            tensors.append({"name": tensor_name(layer.name, field), "dtype": _dtype_name(np.asarray(arr)),
                             "shape": [int(s) for s in arr.shape], "offset": offset, "nbytes": len(data)})
             blobs.append(data)
             offset += len(data)
@@ -416,14 +446,14 @@ class _Reader:
         vals = {f: self.int_(h[f], f"input field '{f}'", *_INPUT_LIMITS[f]) for f in keys}
         return InputSpec(**vals)
 
-    def take(self, arrays, used, layer_name: str, field: str, shape: Tuple[int, ...]) -> np.ndarray:
+    def take(self, arrays, used, layer_name: str, field: str, shape: Tuple[int, ...], dtype: str = "") -> np.ndarray:
         name = tensor_name(layer_name, field)
         where = f"layer '{layer_name}' field '{field}'"
         if name not in arrays:
             self.fail(f"{where}: tensor '{name}' missing from the tensor table")
         arr = arrays[name]
         used.add(name)
-        want = _FIELD_DTYPE[field]
+        want = dtype or _FIELD_DTYPE[field]
         if arr.dtype != _DTYPES[want]:
             got = arr.dtype.name
             extra = " (floating point is never allowed in an integer field)" if arr.dtype.kind == "f" else ""
@@ -442,7 +472,7 @@ class _Reader:
     def layer(self, i: int, h, arrays, used, names):
         if not isinstance(h, dict):
             self.fail(f"layer {i} must be a JSON object, got {_jtype(h)}")
-        table = _LAYER_KEYS_V2 if self.version == GRAPH_FORMAT_VERSION else _LAYER_KEYS
+        table = {GRAPH_FORMAT_VERSION: _LAYER_KEYS_V2, FIXEDW_FORMAT_VERSION: _LAYER_KEYS_V3}.get(self.version, _LAYER_KEYS)
         kind = self.str_(h.get("kind"), f"layer {i} field 'kind'", tuple(table))
         name = h.get("name")
         where = f"layer {i} '{name}'" if isinstance(name, str) else f"layer {i}"
@@ -478,14 +508,25 @@ class _Reader:
             return Threshold(name, c, Thresholds(t.astype(np.int64), d.astype(np.int8)), inputs=inputs)
         input_kind = self.str_(h["input_kind"], f"{where} field 'input_kind'", ("binary", "fixed"))
         has_th = self.bool_(h["thresholds"], f"{where} field 'thresholds'")
+        wb, wf = 1, 0
+        if "weight_bits" in h:
+            wb = self.int_(h["weight_bits"], f"{where} field 'weight_bits'", 1, 16)
+            wf = self.int_(h["weight_frac"], f"{where} field 'weight_frac'", 0, 31)
         if kind == "dense":
             fan_in, out = pos("in_features"), pos("out_features")
             layer = Dense(name, fan_in, out, None, input_kind=input_kind, inputs=inputs)
+            if "score_scale" in h:
+                layer.score_scale = self.scale_(h["score_scale"], f"{where} field 'score_scale'")
         else:
             cin, out, k = pos("in_channels"), pos("out_channels"), pos("kernel")
             padding = self.str_(h["padding"], f"{where} field 'padding'", ("valid", "same"))
             layer = Conv2D(name, cin, out, k, padding, None, input_kind=input_kind, stride=pos("stride"), inputs=inputs)
             fan_in = layer.fan_in
+        layer.weight_bits, layer.weight_frac = wb, wf
+        if wb > 1:
+            ints = self.take(arrays, used, name, "weights", (out, fan_in), "int8" if wb <= 8 else "int16")
+            layer.weights = ints.astype(np.int16)
+            return self.thresholds_(layer, arrays, used, name, where, has_th, out)
         packed = self.take(arrays, used, name, "weights", (out, -(-fan_in // 8)))
         tail = packed.shape[1] * 8 - fan_in
         if tail and packed.size and np.any(packed[:, -1] >> (8 - tail)):
@@ -493,6 +534,16 @@ class _Reader:
             self.fail(f"{where} field 'weights': padding bits of row {row} are not zero "
                       f"(fan-in {fan_in} uses only {8 - tail} bits of the row's last byte)")
         layer.weights = np.unpackbits(packed, axis=1, count=fan_in, bitorder="little")
+        return self.thresholds_(layer, arrays, used, name, where, has_th, out)
+
+    def scale_(self, value, where: str):
+        if value is None:
+            return None
+        if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
+            self.fail(f"{where} must be null or a positive number, got {_jtype(value)} {_short(value)}")
+        return float(value)
+
+    def thresholds_(self, layer, arrays, used, name: str, where: str, has_th: bool, out: int):
         if has_th:
             t = self.take(arrays, used, name, "thresholds.t", (out,))
             d = self.take(arrays, used, name, "thresholds.direction", (out,))
@@ -542,6 +593,9 @@ class _Reader:
             self.fail(str(e).splitlines()[0] if str(e) else "invalid network")
         if self.version == GRAPH_FORMAT_VERSION and not net.is_graph:
             self.fail("a chain network must be stored as format version 1 (version 2 is for graph networks)")
+        if self.version == FIXEDW_FORMAT_VERSION and not uses_fixed_weights(net):
+            self.fail("a network without fixed-point weights or score scale must be stored as format version 1 or 2 "
+                      "(version 3 is for fixed-point weights)")
         return net
 
 

@@ -26,7 +26,18 @@ the integer pipeline (``bnnfpga.export`` folds it, ``bnnfpga.golden`` runs it):
   (no padding, any k and s, e.g. the overlapping 3x3/2) pools +-1 maps, and
   ``nn.Dropout`` may sit anywhere in training: the export skips it.
 * :class:`Scale`: a learnable positive scalar on the last layer's integer scores;
-  it does not change the argmax and is dropped by the export.
+  it does not change the argmax and is dropped by the export (which records it
+  as the last layer's ``score_scale`` when that layer has fixed-point weights).
+* Fixed-point weights (``weight_bits=b > 1`` on BinaryLinear / BinaryConv2d, for
+  the first and the last layer, as in the BinaryNet / XNOR-Net papers): the
+  forward uses ``w_int * 2**-wf`` with ``w_int = clamp(round(w * 2**wf),
+  -2**(b-1), 2**(b-1) - 1)`` and a per-layer power of two ``wf``
+  (:meth:`_BinaryWeights.weight_frac`: the largest |w| just fits b bits, at
+  most ``max_weight_frac`` when given); the gradient passes straight through.  The dot products stay exact in float32
+  (integers times ``2**-(wf + frac_bits)``), so the export's integer
+  accumulators equal torch's.
+* ``nn.Dropout`` may sit anywhere in a BNNSequential: it acts in training only
+  and the export skips it.
 """
 from __future__ import annotations
 
@@ -78,6 +89,26 @@ def sign_ste(x: torch.Tensor, t_clip: float = 1.0, stochastic: bool = False) -> 
     return fn.apply(x, float(t_clip))
 
 
+def fixed_weight_frac(w: torch.Tensor, bits: int) -> int:
+    """The per-layer power-of-two scale 2**-wf of b-bit weights: the largest wf (0..31) with
+    max|w| * 2**wf <= 2**(b-1) (at least 0, and b-1 for all-zero weights)."""
+    m = float(w.detach().abs().max()) if w.numel() else 0.0
+    if not m > 0 or not math.isfinite(m):
+        return int(bits) - 1
+    return int(min(31, max(0, (int(bits) - 1) - math.ceil(math.log2(m)))))
+
+
+def fixed_weight_ints(w: torch.Tensor, bits: int, frac: int) -> torch.Tensor:
+    """Latent weights -> the integers clamp(round(w * 2**frac), -2**(b-1), 2**(b-1) - 1) (float tensor)."""
+    q = 2 ** (int(bits) - 1)
+    return torch.clamp(torch.round(w * (2.0 ** frac)), -q, q - 1)
+
+
+def quantize_weight(w: torch.Tensor, bits: int, frac: int) -> torch.Tensor:
+    """Latent weights -> fixed point w_int * 2**-frac (straight-through gradient)."""
+    return w + (fixed_weight_ints(w, bits, frac) * (2.0 ** -frac) - w).detach()
+
+
 def binarize_weight(w: torch.Tensor, stochastic: bool = False) -> torch.Tensor:
     """Latent weights -> +-1 (identity gradient: BinaryConnect)."""
     if stochastic:
@@ -104,7 +135,8 @@ class BinaryActivation(nn.Module):
 class _BinaryWeights(nn.Module):
     """Shared part of binary dense/conv layers: latent weights, alpha, recording."""
 
-    def _init_binary(self, weight_shape, alpha: bool, stochastic: bool, input_kind: str):
+    def _init_binary(self, weight_shape, alpha: bool, stochastic: bool, input_kind: str, weight_bits: int = 1,
+                     max_weight_frac: Optional[int] = None):
         self.weight = nn.Parameter(torch.empty(weight_shape))
         # Glorot-uniform latent init inside [-1, 1]
         fan_in = math.prod(weight_shape[1:])
@@ -115,11 +147,26 @@ class _BinaryWeights(nn.Module):
         if input_kind not in ("binary", "fixed"):
             raise ValueError(f"input_kind must be 'binary' or 'fixed', got {input_kind!r}")
         self.input_kind = input_kind
+        self.weight_bits = int(weight_bits)
+        self.max_weight_frac = None if max_weight_frac is None else int(max_weight_frac)  # caps weight_frac()
+        if not (self.weight_bits == 1 or 2 <= self.weight_bits <= 16):
+            raise ValueError(f"weight_bits must be 1 (binary) or 2..16, got {weight_bits!r}")
+        if self.weight_bits > 1 and (self.use_alpha or self.stochastic):
+            raise ValueError("fixed-point weights (weight_bits > 1) cannot use alpha or stochastic binarization")
         self.record = False  # when True, keep the integer-valued dot product of the last call
         self.last_dot: Optional[torch.Tensor] = None
 
     def binary_weight(self) -> torch.Tensor:
+        if self.weight_bits > 1:
+            return quantize_weight(self.weight, self.weight_bits, self.weight_frac())
         return binarize_weight(self.weight, self.stochastic and self.training)
+
+    def weight_frac(self) -> int:
+        """Fixed-point weights: the exponent wf of the weights' unit 2**-wf (0 for binary weights)."""
+        if self.weight_bits == 1:
+            return 0
+        wf = fixed_weight_frac(self.weight, self.weight_bits)
+        return wf if self.max_weight_frac is None else max(0, min(wf, self.max_weight_frac))
 
     def alpha(self) -> torch.Tensor:
         """XNOR-Net per-output-channel scale mean|W| (latent weights)."""
@@ -134,21 +181,24 @@ class _BinaryWeights(nn.Module):
 
 
 class BinaryLinear(_BinaryWeights):
-    def __init__(self, in_features, out_features, alpha=False, stochastic=False, input_kind="binary"):
+    def __init__(self, in_features, out_features, alpha=False, stochastic=False, input_kind="binary", weight_bits=1,
+                 max_weight_frac=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
-        self._init_binary((self.out_features, self.in_features), alpha, stochastic, input_kind)
+        self._init_binary((self.out_features, self.in_features), alpha, stochastic, input_kind, weight_bits,
+                          max_weight_frac)
 
     def forward(self, x):
         return self._finish(F.linear(x, self.binary_weight()), (1, -1))
 
     def extra_repr(self):
-        return f"{self.in_features}, {self.out_features}, alpha={self.use_alpha}, input={self.input_kind}"
+        return (f"{self.in_features}, {self.out_features}, alpha={self.use_alpha}, input={self.input_kind}"
+                + (f", weight_bits={self.weight_bits}" if self.weight_bits > 1 else ""))
 
 
 class BinaryConv2d(_BinaryWeights):
     def __init__(self, in_channels, out_channels, kernel_size=3, padding="valid", alpha=False,
-                 stochastic=False, input_kind="binary", stride=1):
+                 stochastic=False, input_kind="binary", stride=1, weight_bits=1, max_weight_frac=None):
         super().__init__()
         self.stride = int(stride)
         if self.stride < 1:
@@ -160,7 +210,7 @@ class BinaryConv2d(_BinaryWeights):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.padding = int(kernel_size), padding
         self._init_binary((self.out_channels, self.in_channels, self.kernel_size, self.kernel_size),
-                          alpha, stochastic, input_kind)
+                          alpha, stochastic, input_kind, weight_bits, max_weight_frac)
 
     @property
     def pad_value(self) -> float:
@@ -175,7 +225,8 @@ class BinaryConv2d(_BinaryWeights):
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, k={self.kernel_size}, padding={self.padding}, "
                 + (f"stride={self.stride}, " if self.stride != 1 else "")
-                + f"alpha={self.use_alpha}, input={self.input_kind}")
+                + f"alpha={self.use_alpha}, input={self.input_kind}"
+                + (f", weight_bits={self.weight_bits}" if self.weight_bits > 1 else ""))
 
 
 # ------------------------------------------------------------------ the rest

@@ -33,7 +33,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .ir import Conv2D, Dense, MaxPool2D, Network
+from .ir import Conv2D, Dense, MaxPool2D, Network, require_binary_weights, weight_bits
 
 OPSET = 13
 QONNX_DOMAIN = "qonnx.custom_op.general"
@@ -79,6 +79,11 @@ def _pm1(bits: np.ndarray) -> np.ndarray:
     return (2.0 * bits.astype(np.float32) - 1.0).astype(np.float32)
 
 
+def _wvals(layer) -> np.ndarray:
+    """The layer's weights as float32 values: +-1, or the fixed-point integers (weight_bits > 1)."""
+    return layer.weights.astype(np.float32) if weight_bits(layer) > 1 else _pm1(layer.weights)
+
+
 def to_onnx(net: Network, fmt: str = "onnx"):
     """IR network -> onnx.ModelProto (fmt 'onnx': runs in onnxruntime; 'qonnx': BipolarQuant nodes)."""
     from onnx import TensorProto, helper
@@ -90,6 +95,8 @@ def to_onnx(net: Network, fmt: str = "onnx"):
         from .ir import IRError
 
         raise IRError(f"network '{net.name}': ONNX export of a binarized input (binarize_threshold) is not supported yet")
+    if fmt == "qonnx":
+        require_binary_weights(net, "the QONNX export (BipolarQuant weights; use fmt='onnx')")
     b = _Builder(fmt)
     sp = net.input
     h, w, c = sp.shape
@@ -106,7 +113,7 @@ def to_onnx(net: Network, fmt: str = "onnx"):
         last = layer is compute[-1]
         if isinstance(layer, Conv2D):
             k, ci, co = layer.kernel, layer.in_channels, layer.out_channels
-            wt = _pm1(layer.weights).reshape(co, k, k, ci).transpose(0, 3, 1, 2)
+            wt = _wvals(layer).reshape(co, k, k, ci).transpose(0, 3, 1, 2)
             pad_attr = {"pads": [0, 0, 0, 0]}
             if layer.padding == "same":
                 p = layer.pad
@@ -127,7 +134,7 @@ def to_onnx(net: Network, fmt: str = "onnx"):
                 x = b.node("Transpose", [x], f"{ln}_nhwc", f"{ln}/to_nhwc", "NCHW -> NHWC: the IR flattens (H, W, C)", perm=[0, 2, 3, 1])
                 x = b.node("Flatten", [x], f"{ln}_flat", f"{ln}/flatten", f"{ishape} -> ({int(np.prod(ishape))},)", axis=1)
                 spatial = False
-            wn = b.weight(ln, _pm1(layer.weights).T.copy())
+            wn = b.weight(ln, _wvals(layer).T.copy())
             x = b.node("MatMul", [x, wn], f"{ln}_acc", ln, f"dense {layer.in_features} -> {layer.out_features}, {layer.input_kind} input")
             cshape = (1, layer.out_features)
         if layer.input_kind == "fixed":
@@ -135,7 +142,8 @@ def to_onnx(net: Network, fmt: str = "onnx"):
             x = b.node("Mul", [x, s], f"{ln}_int", f"{ln}/to_int", f"real sum * 2**{sp.frac_bits} = integer accumulator")
         if last:
             x = b.node("Identity", [x], "scores", f"{ln}/scores",
-                       "integer class scores: " + ("fixed accumulator" if layer.input_kind == "fixed" else "2 * popcount - n"))
+                       "integer class scores: " + ("fixed accumulator" if layer.input_kind == "fixed" or weight_bits(layer) > 1
+                                                   else "2 * popcount - n"))
             break
         th = layer.thresholds
         d = th.direction.astype(np.float64)

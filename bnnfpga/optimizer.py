@@ -45,13 +45,14 @@ class Budget:
     board: Optional[str] = None
     lut_total: Optional[int] = None
     bram_total: Optional[int] = None
+    dsp: Optional[float] = None  # DSP48 slices (fixed-point weight lanes multiply pixels in DSPs)
 
     @classmethod
     def for_board(cls, board, lut_margin: float = LUT_MARGIN, bram_margin: float = BRAM_MARGIN,
                   lanes: Optional[int] = None) -> "Budget":
         b = boards_mod.get(board) if isinstance(board, str) else board
         return cls(lut=b.lut * lut_margin, bram36=b.bram36 * bram_margin, lanes=lanes, board=b.name,
-                   lut_total=b.lut, bram_total=b.bram36)
+                   lut_total=b.lut, bram_total=b.bram36, dsp=float(b.dsp))
 
     def describe(self) -> str:
         parts = []
@@ -72,6 +73,8 @@ class Budget:
             out["BRAM36"] = (res.bram36, self.bram36)
         if self.lanes is not None:
             out["lanes"] = (float(lanes), float(self.lanes))
+        if self.dsp is not None and res.dsp > 0:  # only designs that use DSPs (fixed-point weights)
+            out["DSP"] = (res.dsp, self.dsp)
         return out
 
     def fits(self, res: Resources, lanes: int) -> bool:

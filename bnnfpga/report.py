@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .folding import LayerFold
-from .ir import Conv2D, Network, infer_shapes
+from .ir import Conv2D, Network, infer_shapes, weight_bits
 from .optimizer import Budget, FoldResult
 from .resources import Resources, ResourceModel
 
@@ -48,7 +48,7 @@ def rows(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1)
             layer = layers[name]
             i, o = shapes[name]
             f: Optional[LayerFold] = result.folding.get(name)
-            wb = int(layer.weights.size) if hasattr(layer, "weights") else 0
+            wb = int(layer.weights.size) * weight_bits(layer) if hasattr(layer, "weights") else 0
             shape = f"{'x'.join(map(str, i))} -> {'x'.join(map(str, o))}"
             if isinstance(layer, Conv2D):
                 shape += f" (k{layer.kernel} {layer.padding})"

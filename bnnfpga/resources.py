@@ -37,7 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .folding import LayerFold, check, swg_lanes
-from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes
+from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, weight_bits
 from .rtl.backend import _clog2, signed_bits  # the RTL generator's own width rules
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "resource_calibration.json"
@@ -199,6 +199,8 @@ def mvtu_params(net: Network, layer, fold: LayerFold) -> Dict[str, int]:
          "AW": signed_bits(lo - 1, hi + 1), "FANIN": layer.fan_in}
     if getattr(fold, "lut_pe", 0):
         p["LUTPE"] = int(fold.lut_pe)
+    if weight_bits(layer) > 1:  # fixed-point weights: bnn_mvtu_fw (bnnfpga.fixed_weights)
+        p["WB"] = weight_bits(layer)
     return p
 
 
@@ -397,6 +399,10 @@ class ResourceModel:
         return Resources(lut=lut, ff=ff, bram36=sum(m.bram36 for m in mems), lutram=lutram)
 
     def mvtu(self, p: Dict[str, int]) -> Tuple[Resources, List[MemoryMap]]:
+        if p.get("WB", 1) > 1:
+            from .fixed_weights import mvtu_fw_estimate
+
+            return mvtu_fw_estimate(self, p)
         mems = mvtu_memories(p)
         return self._estimate("mvtu", mvtu_features(p, mems), mems), mems
 

@@ -25,6 +25,11 @@
 //
 // Conventions (bnnfpga.ir): bit 1 means +1, bit 0 means -1; lane i of a word
 // sits at bits [QB*i+QB-1 : QB*i]; channels are innermost in every stream.
+//
+// Fixed-point weights (first / last layer, bnnfpga.fixed_weights): the MVUs take a
+// last template argument WB (default 1 = binary); with WB > 1 a weight word holds
+// SIMD signed WB-bit lanes and the lanes multiply them by q (QB > 1) or by +-1
+// (QB == 1); the output is that sum (never 2*popcount - n).
 #pragma once
 
 #include <stdint.h>
@@ -75,7 +80,7 @@ inline unsigned bnn_popcount(const ap_uint<N>& x) {
 // QB == 1: binary lanes, popcount(xnor(x, w)) = SIMD - popcount(x ^ w).
 // QB  > 1: signed fixed-point lanes q_i times +-1 weights: sum(w_i ? q_i : -q_i).
 // prepare() unpacks an input word once; apply() is then used by every PE.
-template <unsigned SIMD, unsigned QB>
+template <unsigned SIMD, unsigned QB, unsigned WB = 1, bool FW = (WB > 1)>
 struct bnn_dot {
   struct lanes {
     int q[SIMD];
@@ -118,6 +123,57 @@ struct bnn_dot<SIMD, 1> {
 #endif
     ap_uint<SIMD> diff = x ^ w;
     return (int)SIMD - (int)bnn_popcount<SIMD>(diff);
+  }
+};
+
+// Fixed-point weights (WB > 1): lane i of the weight word, bits [WB*i+WB-1 : WB*i], is a signed
+// integer w_i; the dot product is sum(w_i * q_i) for QB-bit pixels, sum(x_i ? w_i : -w_i) for bits.
+template <unsigned B, int W>
+inline int bnn_field(const ap_uint<W>& x, unsigned i) {
+  const uint64_t u = x(B * i + B - 1, B * i).to_uint64();
+  return (int)((int64_t)(u << (64 - B)) >> (64 - B));
+}
+
+template <unsigned SIMD, unsigned QB, unsigned WB>
+struct bnn_dot<SIMD, QB, WB, true> {
+#ifndef __SYNTHESIS__
+  typedef int qtype;  // C simulation: native integers (exact: |w * q| < 2**31)
+#else
+  typedef ap_int<(QB > 1) ? QB : 2> qtype;  // synthesis: a WB x QB multiplier per lane (+-1 for bits)
+#endif
+  struct lanes {
+    qtype q[SIMD];
+  };
+  static lanes prepare(const ap_uint<SIMD * QB>& x) {
+    lanes l;
+    for (unsigned i = 0; i < SIMD; i++) {
+#pragma HLS UNROLL
+#ifndef __SYNTHESIS__
+      l.q[i] = (QB == 1) ? (x[i] ? 1 : -1) : bnn_field<QB, SIMD * QB>(x, i);
+#else
+      ap_int<(QB > 1) ? QB : 2> v;
+      if (QB == 1) {
+        v = x[i] ? 1 : -1;
+      } else {
+        v = x(QB * i + QB - 1, QB * i);
+      }
+      l.q[i] = v;
+#endif
+    }
+    return l;
+  }
+  static int apply(const lanes& l, const ap_uint<SIMD * WB>& w) {
+    int acc = 0;
+    for (unsigned i = 0; i < SIMD; i++) {
+#pragma HLS UNROLL
+#ifndef __SYNTHESIS__
+      acc += bnn_field<WB, SIMD * WB>(w, i) * l.q[i];
+#else
+      const ap_int<WB> wi = w(WB * i + WB - 1, WB * i);
+      acc += (int)(wi * l.q[i]);
+#endif
+    }
+    return acc;
   }
 };
 
@@ -244,7 +300,8 @@ void bnn_swg(hls::stream<ap_uint<WW> >& in, hls::stream<ap_uint<WW> >& out, unsi
 // Weights: w[pe][nf*SF + sf] (bnn_rom<SIMD>::word), lane i = weight bit sf*SIMD + i of the channel.
 // On the last input fold, bit pe of the output word is
 // (neg ? acc <= t : acc >= t) for the channel's threshold t.
-template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned PIX, int ABITS, class WT>
+template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned PIX, int ABITS, unsigned WB = 1,
+          class WT>
 void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& out,
               const WT w[PE][NF * SF], const ap_int<ABITS> t[PE][NF], const ap_uint<1> neg[PE][NF],
               unsigned frames) {
@@ -266,10 +323,10 @@ void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& o
     } else {
       x = inbuf[sf];
     }
-    const typename bnn_dot<SIMD, QB>::lanes xl = bnn_dot<SIMD, QB>::prepare(x);
+    const typename bnn_dot<SIMD, QB, WB>::lanes xl = bnn_dot<SIMD, QB, WB>::prepare(x);
     for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-      const int d = bnn_dot<SIMD, QB>::apply(xl, (ap_uint<SIMD>)w[pe][nf * SF + sf]);
+      const int d = bnn_dot<SIMD, QB, WB>::apply(xl, (ap_uint<SIMD * WB>)w[pe][nf * SF + sf]);
       acc[pe] = (sf == 0 ? 0 : (int)acc[pe]) + d;
     }
     if (sf == SF - 1) {
@@ -291,7 +348,7 @@ void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& o
 // The last layer: the same unit without thresholds.  Emits PE int32 scores per
 // word (score of channel nf*PE + pe in bits [32*pe+31 : 32*pe]):
 // 2*popcount - FANIN for binary inputs (QB == 1), the fixed sum otherwise.
-template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned FANIN, class WT>
+template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned FANIN, unsigned WB = 1, class WT>
 void bnn_mvu_scores(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<32 * PE> >& out,
                     const WT w[PE][NF * SF], unsigned frames) {
   ap_uint<SIMD * QB> inbuf[SF];
@@ -308,17 +365,17 @@ void bnn_mvu_scores(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<32
     } else {
       x = inbuf[sf];
     }
-    const typename bnn_dot<SIMD, QB>::lanes xl = bnn_dot<SIMD, QB>::prepare(x);
+    const typename bnn_dot<SIMD, QB, WB>::lanes xl = bnn_dot<SIMD, QB, WB>::prepare(x);
     for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-      const int d = bnn_dot<SIMD, QB>::apply(xl, (ap_uint<SIMD>)w[pe][nf * SF + sf]);
+      const int d = bnn_dot<SIMD, QB, WB>::apply(xl, (ap_uint<SIMD * WB>)w[pe][nf * SF + sf]);
       acc[pe] = (sf == 0 ? 0 : acc[pe]) + d;
     }
     if (sf == SF - 1) {
       ap_uint<32 * PE> o;
       for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-        const int score = (QB == 1) ? 2 * acc[pe] - (int)FANIN : acc[pe];
+        const int score = (QB == 1 && WB == 1) ? 2 * acc[pe] - (int)FANIN : acc[pe];
         o(32 * pe + 31, 32 * pe) = (ap_int<32>)score;
       }
       out.write(o);
@@ -435,7 +492,7 @@ inline long long bnn_lane(const ap_uint<W>& x, unsigned i) {
 // or a threshold): the bnn_mvtu loop, PE lanes of OB bits per word,
 // 2*popcount - FANIN for binary inputs (QB == 1), the fixed sum otherwise.
 template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned PIX, unsigned FANIN,
-          unsigned OB, class WT>
+          unsigned OB, unsigned WB = 1, class WT>
 void bnn_mvu_int(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<OB * PE> >& out,
                  const WT w[PE][NF * SF], unsigned frames) {
   ap_uint<SIMD * QB> inbuf[SF];
@@ -452,17 +509,17 @@ void bnn_mvu_int(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<OB * 
     } else {
       x = inbuf[sf];
     }
-    const typename bnn_dot<SIMD, QB>::lanes xl = bnn_dot<SIMD, QB>::prepare(x);
+    const typename bnn_dot<SIMD, QB, WB>::lanes xl = bnn_dot<SIMD, QB, WB>::prepare(x);
     for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-      const int d = bnn_dot<SIMD, QB>::apply(xl, (ap_uint<SIMD>)w[pe][nf * SF + sf]);
+      const int d = bnn_dot<SIMD, QB, WB>::apply(xl, (ap_uint<SIMD * WB>)w[pe][nf * SF + sf]);
       acc[pe] = (sf == 0 ? 0 : acc[pe]) + d;
     }
     if (sf == SF - 1) {
       ap_uint<OB * PE> o;
       for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-        const int v = (QB == 1) ? 2 * acc[pe] - (int)FANIN : acc[pe];
+        const int v = (QB == 1 && WB == 1) ? 2 * acc[pe] - (int)FANIN : acc[pe];
         o(OB * pe + OB - 1, OB * pe) = (ap_int<OB>)v;
       }
       out.write(o);

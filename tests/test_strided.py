@@ -245,9 +245,27 @@ def test_zoo_shapes_at_full_size():
                                                          (13, 13), (6, 6)]
 
 
-def test_zoo_first_last_hook():
-    with pytest.raises(ValueError, match="first_last='fixed' is not supported yet"):
-        zoo.build("wu13", input_shape=(3, 32, 32), width=1 / 16, first_last="fixed")
+@pytest.mark.parametrize("name,size", [("wu13", 32), ("alexnet_bnn", 64)])
+def test_zoo_fixed_first_last_torch_equals_golden(name, size):
+    """first_last="fixed": 8-bit weights on the strided first convolution and the last dense layer."""
+    m = zoo.build(name, input_shape=(3, size, size), width=1 / 16, classes=6, first_last="fixed")
+    rng = np.random.default_rng(4)
+    calibrate_bn(m, rng.integers(0, 256, (32, size, size, 3), dtype=np.uint8), seed=5)
+    net = export.to_ir(m, (3, size, size), name=name)
+    layers = net.compute_layers()
+    assert layers[0].weight_bits > 1 and layers[0].stride > 1 and layers[-1].weight_bits == 8
+    assert all(l.weight_bits == 1 for l in layers[1:-1])
+    imgs = rng.integers(0, 256, (10, size, size, 3), dtype=np.uint8)
+    logits, accs = export.torch_trace(m, imgs)
+    gm = GoldenModel(net)
+    for a, t in zip(accs, [t for t in gm.trace(imgs) if t.acc is not None]):
+        np.testing.assert_array_equal(a, t.acc)
+    np.testing.assert_allclose(gm.logits(imgs), logits, rtol=1e-5, atol=1e-6)
+
+
+def test_zoo_too_small():
+    with pytest.raises(ValueError, match="first_last must be"):
+        zoo.build("wu13", input_shape=(3, 32, 32), width=1 / 16, first_last="ternary")
     with pytest.raises(ValueError, match="too small"):
         zoo.build("alexnet_bnn", input_shape=(3, 32, 32))
 

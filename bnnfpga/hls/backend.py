@@ -20,7 +20,8 @@ from .. import __version__
 from .. import folding as fo
 from ..folding import FoldingError, LayerFold
 from ..golden import GoldenModel, label_select
-from ..ir import Conv2D, Dense, IRError, MaxPool2D, Network, acc_bits, infer_shapes, sanitize_identifier
+from .. import fixed_weights as fw
+from ..ir import Conv2D, Dense, IRError, MaxPool2D, Network, acc_bits, infer_shapes, sanitize_identifier, weight_bits
 from ..outdir import write_tree
 from .. import strided
 
@@ -303,29 +304,29 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
         pb = ParamBlock(len(params), ident, layer.name, kind, layer.out_channels, layer.fan_in, pe, simd, sf, nf,
                         cur_qb, abits, not last, layer)
         params.append(pb)
-        widths += [simd, ww, 32 * pe]
+        widths += [simd * weight_bits(layer), ww, 32 * pe]
         out = f"s{li}_{ident}"
-        what = f"{'fixed-point q' if cur_qb > 1 else 'binary'} x binary weights"
+        what = fw.weights_text(layer, cur_qb > 1)
         com = [f"{kind} {_shape(ishape)} -> {_shape(oshape)}, fan-in {layer.fan_in}, {what}",
                f"PE = {pe}, SIMD = {simd}: SF = {sf} input folds x NF = {nf} neuron folds x {pix} pixels = {cyc} cycles"]
         if last:
-            com.append(f"last layer: {pe} int32 scores per word ({'2*popcount - n' if cur_qb == 1 else 'fixed sum'})")
-            call = (f"bnn_mvu_scores<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {layer.fan_in}>"
+            com.append(f"last layer: {pe} int32 scores per word ({fw.output_text(layer, cur_qb > 1)})")
+            call = (f"bnn_mvu_scores<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {layer.fan_in}{fw.hls_wb_arg(layer)}>"
                     f"({cur}, {out}, {ident}_w, frames)")
             otype = f"ap_uint<{32 * pe}>"
             skind = "scores"
         else:
             com.append(f"threshold on the last input fold ({abits}-bit accumulator); {pe} bits per word")
-            call = (f"bnn_mvtu<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {pix}, {abits}>"
+            call = (f"bnn_mvtu<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {pix}, {abits}{fw.hls_wb_arg(layer)}>"
                     f"({cur}, {out}, {ident}_w, {ident}_t, {ident}_neg, frames)")
             otype = f"ap_uint<{pe}>"
             skind = "mvtu"
         stages.append(Stage(skind, layer.name, f"{kind} '{lname}'", com, call, out, otype, cyc,
                             f"{_shape(ishape)}->{_shape(oshape)}", str(pe), str(simd)))
         cur, lanes, cur_qb = out, pe, 1
-        if runtime_params and simd > 64:
-            raise FoldingError(f"layer '{layer.name}': SIMD={simd} > 64 cannot be loaded at run time "
-                               "(one 64-bit value per weight word); lower its SIMD or drop runtime_params")
+        if runtime_params and simd * weight_bits(layer) > 64:
+            raise FoldingError(f"layer '{layer.name}': SIMD={simd} x {weight_bits(layer)} weight bits > 64 cannot be "
+                               "loaded at run time (one 64-bit value per weight word); lower its SIMD or drop runtime_params")
 
     pe_last = folding[compute[-1].name].pe
     cyc = classes // pe_last + classes + top_k
@@ -368,7 +369,7 @@ def _literal(v: int, simd: int) -> str:
     digits = max(1, -(-simd // 4))
     if simd <= 64:
         return f"0x{v:0{digits}x}{'ULL' if simd > 32 else 'u'}"
-    return f'ap_uint<{simd}>("{v:0{digits}x}", 16)'
+    return f'ap_uint<{simd}>("0x{v:0{digits}x}", 16)'  # the 0x prefix: digits "0b.."/"0d.." would read as a radix prefix
 
 
 def _rows(items: List[str], width: int = 100) -> List[str]:
@@ -386,12 +387,13 @@ def _rows(items: List[str], width: int = 100) -> List[str]:
 
 
 def _param_context(p: ParamBlock, storage: str) -> dict:
-    bits = weight_words(p.layer, p.pe, p.simd)
-    ints = words_to_ints(bits)
+    wb = weight_bits(p.layer)
+    ints = fw.hls_word_ints(p.layer, p.pe, p.simd) if wb > 1 else words_to_ints(weight_words(p.layer, p.pe, p.simd))
     tiles = p.tiles
     ctx = dict(p.__dict__)
-    ctx.update(tiles=tiles, header=p.header, comment=p.comment, name_md=p.name_md, storage=storage,
-               weight_rows=[_rows([_literal(v, p.simd) for v in ints[i * tiles:(i + 1) * tiles]]) for i in range(p.pe)])
+    ctx.update(tiles=tiles, header=p.header, comment=p.comment, name_md=p.name_md, storage=storage, wb=wb,
+               wword=p.simd * wb,
+               weight_rows=[_rows([_literal(v, p.simd * wb) for v in ints[i * tiles:(i + 1) * tiles]]) for i in range(p.pe)])
     if p.thresholds:
         th = p.layer.thresholds
         t = np.asarray(th.t, dtype=np.int64).reshape(p.nf, p.pe).T

@@ -34,6 +34,7 @@ from .. import folding as fo
 from ..folding import LayerFold
 from .. import strided
 from ..ir import Add, Concat, Conv2D, Dense, MaxPool2D, Network, Threshold, acc_bits, graph_shapes, range_bits, value_ranges
+from .. import fixed_weights as fw
 from .backend import MAX_AP_WIDTH, BackendError, ParamBlock, Plan, Stage, _rows, _shape, input_cycles, layer_idents, safe_text
 
 HLS_SLACK = 16  # words added to every deep FIFO's formula depth in the generated pragmas
@@ -136,23 +137,24 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runt
             abits = acc_bits(net, layer) + 2
             params.append(ParamBlock(len(params), ident, name, kind, layer.out_channels, layer.fan_in, pe, simd, sf, nf,
                                      cur_qb, abits, layer.thresholds is not None, layer, int_out, ob))
-            widths += [simd, ww, 32 * pe, ob * pe]
+            widths += [simd * fw.weight_bits(layer), ww, 32 * pe, ob * pe]
             com = [f"{kind} {_shape(ishape)} -> {_shape(oshape)}, fan-in {layer.fan_in}, "
-                   f"{'fixed-point q' if cur_qb > 1 else 'binary'} x binary weights",
+                   + fw.weights_text(layer, cur_qb > 1),
                    f"PE = {pe}, SIMD = {simd}: SF = {sf} input folds x NF = {nf} neuron folds x {pix} pixels = {cyc} cycles"]
             if last:
                 com.append(f"last layer: {pe} int32 scores per word")
-                call = f"bnn_mvu_scores<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {layer.fan_in}>({var}, {out}, {ident}_w, frames)"
+                call = (f"bnn_mvu_scores<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {layer.fan_in}{fw.hls_wb_arg(layer)}>"
+                        f"({var}, {out}, {ident}_w, frames)")
                 otype, skind, oinfo = f"ap_uint<{32 * pe}>", "scores", (pe, 32)
             elif int_out:
                 lo, hi = ranges[name]
                 com.append(f"integer output: {pe} lanes of {ob} bits (range [{lo}, {hi}])")
-                call = (f"bnn_mvu_int<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {pix}, {layer.fan_in}, {ob}>"
+                call = (f"bnn_mvu_int<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {pix}, {layer.fan_in}, {ob}{fw.hls_wb_arg(layer)}>"
                         f"({var}, {out}, {ident}_w, frames)")
                 otype, skind, oinfo = f"ap_uint<{ob * pe}>", "mvu_int", (pe, ob)
             else:
                 com.append(f"threshold on the last input fold ({abits}-bit accumulator); {pe} bits per word")
-                call = (f"bnn_mvtu<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {pix}, {abits}>"
+                call = (f"bnn_mvtu<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {pix}, {abits}{fw.hls_wb_arg(layer)}>"
                         f"({var}, {out}, {ident}_w, {ident}_t, {ident}_neg, frames)")
                 otype, skind, oinfo = f"ap_uint<{pe}>", "mvtu", (pe, 1)
             add_stage(Stage(skind, name, f"{kind} '{lname}'", com, call, out, otype, cyc,

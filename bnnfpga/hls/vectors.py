@@ -12,7 +12,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from ..folding import LayerFold
-from ..ir import Network
+from ..ir import Network, weight_bits
 
 
 def pack_input_beats(net: Network, images: np.ndarray) -> np.ndarray:
@@ -47,12 +47,18 @@ def param_init_words(net: Network, folding: Dict[str, LayerFold]) -> np.ndarray:
     for li, layer in enumerate(net.compute_layers()):
         f = folding[layer.name]
         pe, simd = f.pe, f.simd
-        if simd > 64:
-            raise ValueError(f"layer '{layer.name}': SIMD={simd} > 64 is not loadable at run time")
-        w = np.asarray(layer.weights, dtype=np.uint64)
+        wb = weight_bits(layer)
+        if simd * wb > 64:
+            raise ValueError(f"layer '{layer.name}': SIMD={simd} x {wb} weight bits > 64 is not loadable at run time")
+        w = np.asarray(layer.weights, dtype=np.uint64) if wb == 1 else np.asarray(layer.weights)
         c_out, n = w.shape
         nf, sf = c_out // pe, n // simd
-        vals = (w.reshape(nf, pe, sf, simd) << np.arange(simd, dtype=np.uint64)).sum(axis=-1, dtype=np.uint64)
+        if wb > 1:  # SIMD lanes of wb-bit two's complement weights
+            from ..fixed_weights import param_words
+
+            vals = param_words(layer, pe, simd)
+        else:
+            vals = (w.reshape(nf, pe, sf, simd) << np.arange(simd, dtype=np.uint64)).sum(axis=-1, dtype=np.uint64)
         # index = ((c / PE) * SF + j / SIMD) * PE + c % PE, with c = nf*PE + pe
         nf_i, pe_i, sf_i = np.meshgrid(np.arange(nf), np.arange(pe), np.arange(sf), indexing="ij")
         idx = (nf_i * sf + sf_i) * pe + pe_i

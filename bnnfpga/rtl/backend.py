@@ -25,7 +25,8 @@ import numpy as np
 from .. import folding as fold_mod
 from ..cli import UserError
 from ..folding import LayerFold, stage_cycles
-from ..ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, sanitize_identifier
+from .. import fixed_weights as fw
+from ..ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, sanitize_identifier, weight_bits
 from ..outdir import write_tree
 from .. import strided
 
@@ -81,6 +82,7 @@ class LayerRTL:
     weight_words_lut: List[str] = field(default_factory=list)
     weight_words: List[str] = field(default_factory=list)
     threshold_words: List[Tuple[str, str]] = field(default_factory=list)
+    wb: int = 1  # bits per weight: 1 binary (bnn_mvtu), > 1 fixed-point weights (bnn_mvtu_fw)
 
 
 def _env():
@@ -127,10 +129,15 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
                  _clog2(sf * nf), _clog2(nf))
     # weights: (out, fan_in) -> word nf*SF + sf, PE p at bits [p*SIMD +: SIMD]
     w = layer.weights.reshape(nf, f.pe, sf, f.simd).transpose(0, 2, 1, 3).reshape(nf * sf, f.pe * f.simd)
-    width = f.pe * f.simd
-    L.weight_words = [f"{_pack_row(row):0{(width + 3) // 4}x}" for row in w]
+    L.wb = weight_bits(layer)
+    width = f.pe * f.simd * L.wb
+    pack = _pack_row if L.wb == 1 else (lambda row: fw.rtl_weight_row(row, L.wb))  # signed WB-bit lanes
+    L.weight_words = [f"{pack(row):0{(width + 3) // 4}x}" for row in w]
     L.mem_file = f"mem/{mod}_weights.mem"
     lp = int(getattr(f, "lut_pe", 0))
+    if lp and L.wb > 1:
+        raise RTLError(f"layer '{layer.name}': lut_pe={lp} (weights in LUT ROM) is for binary weights; this layer has "
+                       f"{L.wb}-bit weights: set lut_pe to 0")
     if lp:  # PEs pe - lp .. pe - 1 (the high bits of each word) go to a LUT ROM of their own
         nb = (f.pe - lp) * f.simd
         L.lut_pe, L.mem_file_lut = lp, f"mem/{mod}_weights_lut.mem"
@@ -153,6 +160,8 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
 
 def _weight_mem(L: LayerRTL) -> str:
     """$readmemh text of a layer's weight ROM, with comments naming the folds."""
+    if L.wb > 1:  # fixed-point weights: lanes of WB bits where a binary layer has bits
+        return fw.rtl_weight_mem(L)
     out = [f"// Layer '{L.name}': {L.kind} {L.in_shape} -> {L.out_shape}, weights {L.out_channels} x {L.fan_in} bits",
            f"// {L.sf * L.nf} words x {L.pe * L.simd} bits (PE={L.pe} x SIMD={L.simd}); word nf*{L.sf} + sf holds, "
            f"for PE p, weight bits [sf*{L.simd} +: {L.simd}] of output channel nf*{L.pe} + p at bits [p*{L.simd} +: {L.simd}]"]
@@ -186,7 +195,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
             if getattr(folding[layer.name], "lut_pe", 0):
                 raise RTLError(f"layer '{layer.name}': lut_pe={folding[layer.name].lut_pe} (weights in LUT ROM) cannot "
                                "be combined with runtime_params; set lut_pe to 0")
-            if folding[layer.name].simd > 64:
+            if folding[layer.name].simd * weight_bits(layer) > 64:
                 raise RTLError(f"layer '{layer.name}': SIMD={folding[layer.name].simd} > 64 cannot be loaded at run "
                                f"time (one 64-bit value per weight word); lower its SIMD or drop runtime_params")
     if not (1 <= top_k <= net.num_classes):
@@ -288,7 +297,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     env = _env()
     files: Dict[str, str] = {}
     modules = (STATIC_MODULES + (["bnn_input_bin.sv"] if net.input.binarize_threshold is not None else [])
-               + [strided.RTL_MODULES[k] for k in sorted(strided.uses(net))])
+               + [strided.RTL_MODULES[k] for k in sorted(strided.uses(net))]
+               + (fw.RTL_MODULES if fw.has_fixed_weights(net) else []))
     for name in modules:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")

@@ -218,6 +218,9 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1,
     fold_mod.check(net, folding)
     from .. import strided
 
+    from ..ir import require_binary_weights
+
+    require_binary_weights(net, "the RTL backend for graph networks")
     if strided.uses(net):
         raise bk.RTLError(f"network '{net.name}': strided convolutions and window max-pools in graph networks are not "
                           "supported by the RTL backend yet (the HLS backend supports them)")
