@@ -38,6 +38,9 @@ class FoldingError(ValueError):
 class LayerFold:
     pe: int
     simd: int
+    # opt-in shared datapath (filter repetitions, bnnfpga.filter_share): binary K x K convolutions only;
+    # SIMD counts input channels per cycle and a window takes C_in/SIMD * max(K*K, C_out/PE) cycles
+    share: bool = False
 
 
 @dataclass
@@ -77,6 +80,10 @@ def check(net: Network, folding: Dict[str, LayerFold]) -> Dict[str, LayerFold]:
         what = "input channels" if isinstance(layer, Conv2D) else "input features"
         if base % f.simd:
             raise FoldingError(f"layer '{layer.name}': SIMD={f.simd} does not divide its {base} {what}")
+        if getattr(f, "share", False):
+            from .filter_share import check_share
+
+            check_share(net, layer, f)
     return folding
 
 
@@ -84,6 +91,10 @@ def layer_cycles(net: Network, layer, fold: LayerFold) -> int:
     shapes = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))
     _, out_shape = shapes[layer.name]
     pixels = out_shape[0] * out_shape[1] if isinstance(layer, Conv2D) else 1
+    if getattr(fold, "share", False):
+        from .filter_share import shared_window_cycles
+
+        return pixels * shared_window_cycles(layer, fold)
     return pixels * (layer.fan_in // fold.simd) * (layer.out_channels // fold.pe)
 
 
@@ -143,11 +154,13 @@ def for_target(net: Network, target_cycles: int) -> Dict[str, LayerFold]:
 
 
 def to_json(folding: Dict[str, LayerFold]) -> str:
-    return json.dumps({k: {"pe": v.pe, "simd": v.simd} for k, v in folding.items()}, indent=2, sort_keys=True) + "\n"
+    return json.dumps({k: {"pe": v.pe, "simd": v.simd, **({"share": True} if getattr(v, "share", False) else {})}
+                       for k, v in folding.items()}, indent=2, sort_keys=True) + "\n"
 
 
 def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
-    """Read a folding JSON file: {"layer name": {"pe": P, "simd": S}, ...}."""
+    """Read a folding JSON file: {"layer name": {"pe": P, "simd": S}, ...}; an optional
+    ``"share": true`` selects the shared-filter datapath of a binary convolution."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())
@@ -159,9 +172,11 @@ def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
         raise FoldingError(f"{p}: expected an object mapping layer names to {{'pe', 'simd'}}")
     out = {}
     for name, v in data.items():
-        if not isinstance(v, dict) or set(v) != {"pe", "simd"}:
+        if not isinstance(v, dict) or not ({"pe", "simd"} <= set(v) <= {"pe", "simd", "share"}):
             raise FoldingError(f"{p}: layer '{name}': expected {{\"pe\": int, \"simd\": int}}, got {v!r}")
-        out[name] = LayerFold(v["pe"], v["simd"])
+        if not isinstance(v.get("share", False), bool):
+            raise FoldingError(f"{p}: layer '{name}': \"share\" must be true or false, got {v['share']!r}")
+        out[name] = LayerFold(v["pe"], v["simd"], share=True) if v.get("share") else LayerFold(v["pe"], v["simd"])
     if net is not None:
         check(net, out)
     return out

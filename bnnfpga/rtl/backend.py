@@ -77,6 +77,7 @@ class LayerRTL:
     runtime: bool = False  # parameters loadable at run time
     weight_words: List[str] = field(default_factory=list)
     threshold_words: List[Tuple[str, str]] = field(default_factory=list)
+    share: Optional[dict] = None  # shared-filter datapath (bnnfpga.rtl.shared), None: the standard MVTU
 
 
 def _env():
@@ -204,6 +205,10 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         f = folding[layer.name]
         L = _layer_rtl(net, layer, shp, f, used)
         L.index, L.runtime = len(layers), bool(runtime_params)
+        if getattr(f, "share", False):
+            from . import shared
+
+            L.share = shared.context(L, layer, f, runtime_params)
         layers.append(L)
         convert(f.simd, f"SIMD words for {layer.name}")
         if isinstance(layer, Conv2D):
@@ -245,24 +250,31 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     stages, layers, in_beats = plan(net, folding, top_k, fifo_depth, runtime_params)
     env = _env()
     files: Dict[str, str] = {}
-    for name in STATIC_MODULES:
+    from . import shared
+
+    static = STATIC_MODULES + shared.static_modules(layers)
+    for name in static:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")
     for L in layers:
+        if L.share:
+            files[f"rtl/{L.module}.sv"] = shared.render(env, L)
+            files.update(shared.mem_files(L))
+            continue
         files[f"rtl/{L.module}.sv"] = layer_t.render(L=L)
         files[L.mem_file] = _weight_mem(L)
     cycles = fold_mod.pipeline_cycles(net, folding, top_k)
     files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
         net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,
         in_beats=in_beats, out_words=net.num_classes + top_k, runtime=bool(runtime_params))
-    order = [f"rtl/{n}" for n in STATIC_MODULES] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
+    order = [f"rtl/{n}" for n in static] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
     files["files.f"] = "".join(p + "\n" for p in order)
     meta = {
         "generator": "bnnfpga.rtl", "generator_version": GENERATOR_VERSION, "network": net.name, "top": TOP,
         "top_k": top_k, "classes": net.num_classes, "runtime_params": bool(runtime_params), "input_shape": list(net.input.shape),
         "zero_point": net.input.zero_point, "in_beats_per_frame": in_beats,
         "out_words_per_frame": net.num_classes + top_k, "analytical_cycles_per_frame": cycles,
-        "folding": {k: {"pe": v.pe, "simd": v.simd} for k, v in sorted(folding.items())},
+        "folding": json.loads(fold_mod.to_json(folding)),
         "stage_cycles": [{"name": s.name, "kind": s.kind, "cycles": s.cycles} for s in stage_cycles(net, folding, top_k)],
         "stages": [{"instance": s.inst, "module": s.module, "kind": s.kind, "params": dict(s.params),
                     "fifo_depth": s.fifo_depth, "comment": s.comment} for s in stages],
