@@ -22,6 +22,11 @@ Hardware folding (RTL ``bnn_mvtu_shared`` and HLS ``bnn_mvtu_shared``):
   every one of the PE output channels selects one popcount per channel
   (selection ROM word nf*CG + g: an index and a complement flag per PE x SIMD)
   and adds them: CG*NF cycles per window.
+* a complemented class adds ``K*K - p = ~p - D`` with ``~p`` the PCW-bit ones'
+  complement (PCW = bits of K*K, ``D = 2**PCW - 1 - K*K``): the hardware adds
+  ``p XOR flip`` (no subtractor per lane) and the constant ``D * nflip[o]``
+  (nflip = the output's complemented filters) moves into its threshold:
+  ``raw >= t + D*nflip`` is ``acc >= t`` (:meth:`ShareTables.adjusted_thresholds`).
 
 So a window takes ``CG * max(K*K, NF)`` cycles (the two stages overlap); the
 standard MVTU with the same PE and SIMD takes ``K*K * CG * NF``.
@@ -93,6 +98,24 @@ class ShareTables:
     def select_word_bits(self) -> int:
         return self.pe * self.simd * (self.ub + 1)
 
+    @property
+    def d(self) -> int:
+        """The ones' complement offset: K2 - p = (p XOR all-ones) - D."""
+        return (1 << self.pcw) - 1 - self.k2
+
+    @property
+    def raw_max(self) -> int:
+        """The largest raw accumulator (every term the all-ones PCW-bit value)."""
+        return self.cg * self.simd * ((1 << self.pcw) - 1)
+
+    def nflip(self) -> np.ndarray:
+        """(C_out,) complemented 2D filters per output channel."""
+        return self.flip.sum(axis=(1, 3)).reshape(-1).astype(np.int64)
+
+    def adjusted_thresholds(self, t: np.ndarray) -> np.ndarray:
+        """Thresholds on the raw accumulator (``raw = acc + D*nflip``), clipped to [-1, raw_max + 1]."""
+        return np.clip(np.asarray(t, np.int64) + self.d * self.nflip(), -1, self.raw_max + 1)
+
     def pattern_words(self) -> List[int]:
         """CG ints: slot (s, u) at bits [(s*U + u)*K2 +: K2], position pos at bit pos of the slot."""
         out = []
@@ -144,10 +167,18 @@ def shared_popcounts(t: ShareTables, windows: np.ndarray) -> np.ndarray:
     selection (complemented where flipped) summed over the channels."""
     n = len(windows)
     x = np.asarray(windows, np.uint8).reshape(n, t.k2, t.cg, t.simd).transpose(0, 2, 3, 1)  # (N, CG, SIMD, K2)
+    return shared_raw(t, windows) - t.d * t.nflip()
+
+
+def shared_raw(t: ShareTables, windows: np.ndarray) -> np.ndarray:
+    """The raw accumulators of the hardware (N, C_out): sum of ``p XOR flip`` (PCW bits)."""
+    n = len(windows)
+    x = np.asarray(windows, np.uint8).reshape(n, t.k2, t.cg, t.simd).transpose(0, 2, 3, 1)  # (N, CG, SIMD, K2)
     pc = (x[:, :, :, None, :] == t.patterns[None]).sum(-1)  # xnor-popcount (N, CG, SIMD, U)
+    ones = (1 << t.pcw) - 1
     acc = np.zeros((n, t.nf, t.pe), np.int64)
     for g in range(t.cg):
         for s in range(t.simd):
             v = pc[:, g, s][:, t.index[:, g, :, s]]  # (N, NF, PE)
-            acc += np.where(t.flip[:, g, :, s][None] == 1, t.k2 - v, v)
+            acc += np.where(t.flip[:, g, :, s][None] == 1, v ^ ones, v)
     return acc.reshape(n, t.nf * t.pe)

@@ -11,9 +11,11 @@
 //       pc[s][u] = popcount(xnor(window of channel s, pattern))   -- once
 //   * for each PE p (output channel nf*PE + p), per channel s, the selection
 //     ROM word nf*CG + g gives {flip, index} at [(p*SIMD + s)*(UB+1) +: UB+1]:
-//       acc[p] += flip ? K2 - pc[s][index] : pc[s][index]
-// The sum over all groups is popcount(xnor(window, w)) of the standard unit,
-// thresholded (or turned into a score) exactly as bnn_mvtu does.
+//       acc[p] += pc[s][index] XOR {PCW{flip}}
+// A complemented class should add K2 - pc = (pc XOR all-ones) - D, D = 2^PCW - 1 - K2:
+// the constant D * (complemented filters of the channel) is folded into the
+// channel's threshold by the generator, so the raw sum thresholded here equals
+// popcount(xnor(window, w)) of the standard unit thresholded at t.
 //
 // Pipeline: issue (counters, ROM and buffer addresses) -> S1 (group word,
 // patterns, selections, thresholds registered) -> S2 (accumulator / output).
@@ -25,10 +27,7 @@ module bnn_mvtu_shared #(
     parameter int NF     = 1,   // neuron folds: C_out / PE
     parameter int U      = 1,   // pattern slots per channel
     parameter int UB     = 1,   // bits of a slot index
-    parameter int SCORES = 0,
-    parameter int AW     = 8,
-    parameter int FANIN  = 1,
-    parameter int OBW    = (SCORES != 0) ? 32 : 1,
+    parameter int AW     = 8,   // signed raw accumulator / threshold width
     parameter int PADDR  = 1,   // pattern ROM address bits
     parameter int SADDR  = 1,   // selection ROM address bits
     parameter int TADDR  = 1
@@ -38,7 +37,7 @@ module bnn_mvtu_shared #(
     input  logic [K2*SIMD-1:0]         in_data,
     input  logic                       in_valid,
     output logic                       in_ready,
-    output logic [PE*OBW-1:0]          out_data,
+    output logic [PE-1:0]              out_data,
     output logic                       out_valid,
     input  logic                       out_ready,
     output logic                       rom_en,
@@ -103,13 +102,13 @@ module bnn_mvtu_shared #(
     end
 
     // ---------------------------------------------------------- S2
-    // class popcounts, shared by every PE
-    logic [PCW-1:0] pc [SIMD][U];
+    // class popcounts, shared by every PE: slot (s, u) at pc[(s*U + u)*PCW +: PCW]
+    logic [SIMD*U*PCW-1:0] pc;
     always_comb begin
         for (int s = 0; s < SIMD; s++) begin
             logic [K2-1:0] xs;
             for (int p = 0; p < K2; p++) xs[p] = x1[p*SIMD + s];
-            for (int u = 0; u < U; u++) pc[s][u] = PCW'($countones(~(xs ^ p_data[(s*U + u)*K2 +: K2])));
+            for (int u = 0; u < U; u++) pc[(s*U + u)*PCW +: PCW] = PCW'($countones(~(xs ^ p_data[(s*U + u)*K2 +: K2])));
         end
     end
 
@@ -121,27 +120,25 @@ module bnn_mvtu_shared #(
             sum = '0;
             for (int s = 0; s < SIMD; s++) begin
                 logic [UB:0]    e;
-                logic [PCW-1:0] v, term;
+                logic [PCW-1:0] v;
                 e = s_data[(p*SIMD + s)*(UB+1) +: UB+1];
-                v = pc[s][e[UB-1:0]];
-                term = e[UB] ? PCW'(K2) - v : v;
-                sum = sum + AW'(term);
+                v = '0;  // U:1 multiplexer of channel s's class popcounts
+                for (int u = 0; u < U; u++) begin
+                    if (e[UB-1:0] == UB'(u)) v = v | pc[(s*U + u)*PCW +: PCW];
+                end
+                sum = sum + AW'(v ^ {PCW{e[UB]}});
             end
             acc_next[p] = (first1 ? '0 : acc[p]) + sum;
         end
     end
 
-    logic [PE*OBW-1:0] result;
+    logic [PE-1:0] result;
     always_comb begin
         for (int p = 0; p < PE; p++) begin
-            if (SCORES != 0) begin
-                result[p*OBW +: OBW] = OBW'(32'(2 * 32'(acc_next[p]) - FANIN));
-            end else begin
-                logic signed [AW-1:0] t;
-                t = $signed(t_data[p*(AW+1) +: AW]);
-                if (t_data[p*(AW+1) + AW]) result[p*OBW +: OBW] = OBW'(acc_next[p] <= t);
-                else                       result[p*OBW +: OBW] = OBW'(acc_next[p] >= t);
-            end
+            logic signed [AW-1:0] t;
+            t = $signed(t_data[p*(AW+1) +: AW]);
+            if (t_data[p*(AW+1) + AW]) result[p] = (acc_next[p] <= t);
+            else                       result[p] = (acc_next[p] >= t);
         end
     end
 

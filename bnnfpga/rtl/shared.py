@@ -27,11 +27,32 @@ def context(L, layer, fold, runtime_params: bool = False) -> dict:
 
         raise RTLError(f"layer '{layer.name}': the shared-filter datapath (share) holds constant pattern tables "
                        "and cannot load parameters at run time; drop share or runtime_params")
+    from .backend import RTLError, _hex, signed_bits
+
+    if layer.thresholds is None:
+        raise RTLError(f"layer '{layer.name}': the shared-filter datapath (share) needs a thresholded layer")
     t = filter_share.tables(layer, fold.pe, fold.simd)
     nwords = t.nf * t.cg
+    # thresholds on the raw accumulator (bnnfpga.filter_share: raw = acc + D * nflip)
+    aw = signed_bits(-1, t.raw_max + 1)
+    tr = t.adjusted_thresholds(layer.thresholds.t)
+    d = layer.thresholds.direction
+    nflip = t.nflip()
+    words = []
+    for n in range(t.nf):
+        val, text = 0, []
+        for p in range(t.pe):
+            c = n * t.pe + p
+            val |= ((int(tr[c]) & ((1 << aw) - 1)) | ((1 << aw) if d[c] < 0 else 0)) << (p * (aw + 1))
+            text.append(f"c{c} {'<=' if d[c] < 0 else '>='} {int(layer.thresholds.t[c])}+{t.d}*{int(nflip[c])}")
+        words.append((_hex(val, t.pe * (aw + 1)), ", ".join(text)))
     unique = int(t.unique_per_channel.sum())
     filters = layer.out_channels * layer.in_channels
-    return dict(tables=t, k2=t.k2, cg=t.cg, u=t.u, ub=t.ub, nwords=nwords, paddr=_clog2(t.cg), saddr=_clog2(nwords),
+    return dict(tables=t, aw=aw, threshold_words=words, d=t.d,
+                pattern_const=_hex(t.pattern_words()[0], t.pattern_word_bits) if t.cg == 1 else "",
+                select_const=_hex(t.select_words()[0], t.select_word_bits) if nwords == 1 else "",
+                threshold_const=words[0][0] if t.nf == 1 else "",
+                k2=t.k2, cg=t.cg, u=t.u, ub=t.ub, nwords=nwords, paddr=_clog2(t.cg), saddr=_clog2(nwords),
                 pattern_bits=t.pattern_word_bits, select_bits=t.select_word_bits,
                 pattern_file=f"mem/{L.module}_patterns.mem", select_file=f"mem/{L.module}_select.mem",
                 unique_total=unique, filters=filters, ratio=100.0 * unique / filters,
@@ -67,3 +88,37 @@ def mem_files(L) -> Dict[str, str]:
 
 def static_modules(layers: List) -> List[str]:
     return list(STATIC_MODULES) if any(getattr(L, "share", None) for L in layers) else []
+
+
+def synth_layer_unit(files: Dict[str, str], layer_name: str, workdir, timeout: float = 1800.0) -> dict:
+    """yosys ``synth_xilinx -flatten`` of one compute layer's module of a generated design (not the whole
+    design): flattened, so that constants (tables of one word) propagate into the units.
+
+    Returns {"LUT", "LUTRAM", "FF", "BRAM", "DSP", "seconds"} for the module, its sub-modules included."""
+    import json
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from . import backend, yosys
+
+    exe = yosys.yosys_path()
+    if exe is None:
+        raise yosys.YosysMissing("yosys is not installed (apt-get install yosys)")
+    meta = json.loads(files["design.json"])
+    module = meta["layer_modules"][layer_name]
+    d = backend.write_design(files, workdir)
+    srcs = [p for p in backend.sources(files) if not p.endswith(f"/{backend.TOP}.sv")]
+    script = "\n".join(["read_verilog -sv " + " ".join(srcs), f"synth_xilinx -family xc7 -top {module} -noiopad -flatten",
+                        "tee -q -o stat.json stat -json"]) + "\n"
+    (d / "unit.ys").write_text(script)
+    t0 = time.perf_counter()
+    r = subprocess.run([exe, "-q", "-l", "unit.log", "-s", "unit.ys"], cwd=d, capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0:
+        err = [l for l in (r.stderr + r.stdout).splitlines() if "ERROR" in l]
+        raise RuntimeError(f"yosys failed on {d}: {err[0] if err else r.stderr.strip()[-300:]}")
+    stat = yosys.parse_stat_json((Path(d) / "stat.json").read_text())
+    out = dict(yosys._counts(yosys._totals(stat)[module]))
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
