@@ -246,3 +246,18 @@ def test_rtl_cosim_shared_trained_with_backpressure():
     f = {**fo.minimal(net), conv.name: LayerFold(4, 2, share=True)}
     r = cosim.cosimulate(net, images, f, source_pause=0.3, sink_pause=0.3, seed=4)
     np.testing.assert_array_equal(r.scores, GoldenModel(net).run(images))
+
+
+def test_report_shows_unique_ratio_and_shared_layers(tmp_path):
+    from bnnfpga.optimizer import evaluate
+    from bnnfpga.report import write_report
+
+    net = share_net()
+    f = {"conv1": LayerFold(4, 1), "conv 2": LayerFold(2, 2, share=True), "fc": LayerFold(4, 16)}
+    files = write_report(net, evaluate(net, f, "pynq-z2"), tmp_path / "rep")
+    text = files["text"].read_text()
+    ratio = fs.tables(net.layers[1], 2, 2).unique_per_channel.sum() / 64
+    line = [l for l in text.splitlines() if l.strip().startswith("conv 2") and "unique" in l]
+    assert len(line) == 1 and f"({ratio:.1%};" in line[0] and "shared-filter datapath" in line[0], text
+    assert "Filter repetitions" in files["html"].read_text()
+    assert fo.load(files["folding"], net) == f
