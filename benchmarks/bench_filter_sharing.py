@@ -25,7 +25,11 @@ outputs, the trained layer with its trained thresholds, max-pool, a dense head) 
 and run with the shared fold in HLS C-sim (g++) and RTL co-simulation (Verilator) against the
 golden model.
 
-    python benchmarks/bench_filter_sharing.py --model runs/share_cnv/ck/best.pt [--points same,equal,full]
+    python benchmarks/bench_filter_sharing.py --model runs/share_cnv/ck/best.pt [--points same,balanced,full]
+
+The syntheses can run elsewhere (a machine with more cores): ``--emit DIR`` writes one folder per
+synthesis (the layer's sources, ROM files and ``unit.ys``) plus ``run_all.sh``; run that there
+(``sh run_all.sh JOBS``), bring DIR back and print the table with ``--stats DIR``.
 """
 import argparse
 import json
@@ -46,7 +50,8 @@ from bnnfpga.folding import LayerFold  # noqa: E402
 from bnnfpga.golden import GoldenModel  # noqa: E402
 from bnnfpga.ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, infer_shapes  # noqa: E402
 from bnnfpga.rtl import backend as rtl_backend  # noqa: E402
-from bnnfpga.rtl.shared import synth_layer_unit  # noqa: E402
+from bnnfpga.outdir import write_tree  # noqa: E402
+from bnnfpga.rtl.shared import synth_layer_unit, unit_counts, unit_files  # noqa: E402
 
 PAPER = 0.42
 
@@ -83,10 +88,39 @@ def _clamp(d, n):
     return max(v for v in fo.divisors(n) if v <= d)
 
 
-def synth(net, layer, fold, workdir):
-    f = {**fo.minimal(net), layer.name: fold}
-    files = rtl_backend.generate(net, f)
-    return synth_layer_unit(files, layer.name, workdir)
+def design(net, layer, fold):
+    return rtl_backend.generate(net, {**fo.minimal(net), layer.name: fold})
+
+
+RUN_ALL = """#!/bin/sh
+# run every synthesis folder's unit.ys with yosys, JOBS at a time (default: the number of CPUs)
+cd "$(dirname "$0")"
+JOBS=${1:-$(nproc)}
+ls -d */ | sed 's#/$##' | xargs -P "$JOBS" -I{} sh -c 'cd {} && ${YOSYS:-yosys} -q -l unit.log -s unit.ys > /dev/null 2>&1; echo "{} $?"'
+"""
+
+
+def plan_points(net, convs, shapes, args):
+    jobs = []
+    for layer in convs:
+        pixels = shapes[layer.name][1][0] * shapes[layer.name][1][1]
+        pe, simd = _clamp(args.pe, layer.out_channels), _clamp(args.simd, layer.in_channels)
+        for point in args.points.split(","):
+            if point == "same":
+                sh, st = LayerFold(pe, simd, share=True), LayerFold(pe, simd)
+            elif point == "balanced":
+                bpe = min(d for d in fo.divisors(layer.out_channels) if layer.out_channels // d <= layer.kernel ** 2)
+                sh = LayerFold(bpe, simd, share=True)
+                st = standard_for(layer, pixels, fo.layer_cycles(net, layer, sh))
+            elif point == "full":
+                if layer.in_channels * layer.out_channels > args.full_max:
+                    continue
+                sh = LayerFold(layer.out_channels, layer.in_channels, share=True)
+                st = LayerFold(layer.out_channels, layer.in_channels)
+            else:
+                raise SystemExit(f"unknown point {point!r} (same, balanced, full)")
+            jobs.append((layer, point, st, sh, f"{len(jobs):02d}_{layer.name}_{point}"))
+    return jobs
 
 
 def check_net(layer, seed=0):
@@ -130,6 +164,8 @@ def main(argv=None):
     ap.add_argument("--layers", default=None, help="comma-separated layer names (default: every binary 3x3 conv)")
     ap.add_argument("--frames", type=int, default=4, help="frames of the bit-exact check (0: skip it)")
     ap.add_argument("--out", default="runs/bench_filter_sharing")
+    ap.add_argument("--emit", default=None, metavar="DIR", help="write the synthesis folders to DIR and stop")
+    ap.add_argument("--stats", default=None, metavar="DIR", help="read the syntheses' stat.json from DIR (--emit)")
     args = ap.parse_args(argv)
 
     net = load_or_train(args)
@@ -140,56 +176,65 @@ def main(argv=None):
     if args.layers:
         want = args.layers.split(",")
         convs = [l for l in convs if l.name in want]
-    points = args.points.split(",")
+    jobs = plan_points(net, convs, shapes, args)
+    if args.emit:
+        files = {"run_all.sh": RUN_ALL}
+        for layer, point, st, sh, tag in jobs:
+            for kind, fold in (("std", st), ("sh", sh)):
+                _, uf = unit_files(design(net, layer, fold), layer.name)
+                files.update({f"{tag}_{kind}/{p}": t for p, t in uf.items()})
+        write_tree(files, args.emit, what="synthesis jobs", executables=["run_all.sh"])
+        print(f"wrote {2 * len(jobs)} synthesis folders to {args.emit}: run `sh {args.emit}/run_all.sh`, then --stats")
+        return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    head = (f"{'layer':7s} {'CinxCout':>9s} {'unique':>7s} {'U':>4s} {'point':6s} {'std PExSIMD':>11s} "
+    head = (f"{'layer':7s} {'CinxCout':>9s} {'unique':>7s} {'U':>4s} {'point':8s} {'std PExSIMD':>11s} "
             f"{'std LUT':>8s} {'std FF':>7s} {'std cyc/frame':>13s} {'sh PExSIMD':>10s} {'sh LUT':>8s} {'sh FF':>7s} "
             f"{'sh cyc/frame':>12s} {'LUT sh/std':>10s} {'LUTxcyc sh/std':>14s} {'C-sim':>5s} {'RTL':>5s}")
-    print(head)
-    print("-" * len(head))
+    exact = {}
     with tempfile.TemporaryDirectory(prefix="bench_share_") as tmp:
-        for layer in convs:
+        if args.frames:
+            for layer in convs:
+                pe, simd = _clamp(args.pe, layer.out_channels), _clamp(args.simd, layer.in_channels)
+                t0 = time.perf_counter()
+                exact[layer.name] = tuple("yes" if v else "NO" for v in bit_exact(
+                    layer, LayerFold(pe, simd, share=True), args.frames, Path(tmp) / f"x_{layer.name}"))
+                print(f"  ({layer.name}: bit-exact check, shared PE={pe} SIMD={simd}: C-sim {exact[layer.name][0]}, "
+                      f"RTL {exact[layer.name][1]}, {time.perf_counter() - t0:.0f} s)", flush=True)
+        print(head)
+        print("-" * len(head))
+        for layer, point, st, sh, tag in jobs:
             pixels = shapes[layer.name][1][0] * shapes[layer.name][1][1]
             rep = analyze_layer(layer, pixels)
-            pe, simd = _clamp(args.pe, layer.out_channels), _clamp(args.simd, layer.in_channels)
-            exact = ("-", "-")
-            if args.frames:
-                t0 = time.perf_counter()
-                exact = tuple("yes" if v else "NO" for v in bit_exact(layer, LayerFold(pe, simd, share=True),
-                                                                       args.frames, Path(tmp) / f"x_{layer.name}"))
-                print(f"  ({layer.name}: bit-exact check {time.perf_counter() - t0:.0f} s)", flush=True)
-            for point in points:
-                if point == "same":
-                    sh, st = LayerFold(pe, simd, share=True), LayerFold(pe, simd)
-                elif point == "balanced":
-                    bpe = min(d for d in fo.divisors(layer.out_channels) if layer.out_channels // d <= layer.kernel ** 2)
-                    sh = LayerFold(bpe, simd, share=True)
-                    st = standard_for(layer, pixels, fo.layer_cycles(net, layer, sh))
-                elif point == "full":
-                    if layer.in_channels * layer.out_channels > args.full_max:
-                        continue
-                    sh = LayerFold(layer.out_channels, layer.in_channels, share=True)
-                    st = LayerFold(layer.out_channels, layer.in_channels)
+            res = []
+            for kind, fold in (("std", st), ("sh", sh)):
+                files = design(net, layer, fold)
+                if args.stats:
+                    module = json.loads(files["design.json"])["layer_modules"][layer.name]
+                    stat = Path(args.stats) / f"{tag}_{kind}" / "stat.json"
+                    res.append(unit_counts(stat.read_text(), module) if stat.exists() else None)
                 else:
-                    raise SystemExit(f"unknown point {point!r} (same, balanced, full)")
-                rs = synth(net, layer, st, Path(tmp) / f"{layer.name}_{point}_std")
-                rh = synth(net, layer, sh, Path(tmp) / f"{layer.name}_{point}_sh")
-                cs, ch = fo.layer_cycles(net, layer, st), fo.layer_cycles(net, layer, sh)
-                u = fs.tables(layer, sh.pe, sh.simd).u
-                row = {"layer": layer.name, "in": layer.in_channels, "out": layer.out_channels,
-                       "unique_ratio": rep.unique_ratio, "u": u, "point": point,
-                       "standard": {"pe": st.pe, "simd": st.simd, "cycles": cs, **rs},
-                       "shared": {"pe": sh.pe, "simd": sh.simd, "cycles": ch, **rh},
-                       "csim_exact": exact[0], "rtl_exact": exact[1]}
-                rows.append(row)
-                print(f"{layer.name:7s} {f'{layer.in_channels}x{layer.out_channels}':>9s} "
-                      f"{100 * rep.unique_ratio:6.1f}% {u:4d} {point:6s} {f'{st.pe}x{st.simd}':>11s} {rs['LUT']:8d} "
-                      f"{rs['FF']:7d} {cs:13,d} {f'{sh.pe}x{sh.simd}':>10s} {rh['LUT']:8d} {rh['FF']:7d} {ch:12,d} "
-                      f"{rh['LUT'] / max(1, rs['LUT']):9.2f}x {rh['LUT'] * ch / max(1, rs['LUT'] * cs):13.2f}x "
-                      f"{exact[0]:>5s} {exact[1]:>5s}", flush=True)
-                (out / "results.json").write_text(json.dumps({"network": net.name, "rows": rows}, indent=2) + "\n")
+                    res.append(synth_layer_unit(files, layer.name, Path(tmp) / f"{tag}_{kind}"))
+            rs, rh = res
+            if rs is None or rh is None:
+                print(f"{layer.name:7s} {point:8s} (no synthesis result in {args.stats})")
+                continue
+            cs, ch = fo.layer_cycles(net, layer, st), fo.layer_cycles(net, layer, sh)
+            u = fs.tables(layer, sh.pe, sh.simd).u
+            ex = exact.get(layer.name, ("-", "-"))
+            row = {"layer": layer.name, "in": layer.in_channels, "out": layer.out_channels,
+                   "unique_ratio": rep.unique_ratio, "u": u, "point": point,
+                   "standard": {"pe": st.pe, "simd": st.simd, "cycles": cs, **rs},
+                   "shared": {"pe": sh.pe, "simd": sh.simd, "cycles": ch, **rh},
+                   "csim_exact": ex[0], "rtl_exact": ex[1]}
+            rows.append(row)
+            print(f"{layer.name:7s} {f'{layer.in_channels}x{layer.out_channels}':>9s} "
+                  f"{100 * rep.unique_ratio:6.1f}% {u:4d} {point:8s} {f'{st.pe}x{st.simd}':>11s} {rs['LUT']:8d} "
+                  f"{rs['FF']:7d} {cs:13,d} {f'{sh.pe}x{sh.simd}':>10s} {rh['LUT']:8d} {rh['FF']:7d} {ch:12,d} "
+                  f"{rh['LUT'] / max(1, rs['LUT']):9.2f}x {rh['LUT'] * ch / max(1, rs['LUT'] * cs):13.2f}x "
+                  f"{ex[0]:>5s} {ex[1]:>5s}", flush=True)
+            (out / "results.json").write_text(json.dumps({"network": net.name, "rows": rows}, indent=2) + "\n")
     print()
     print("LUT sh/std < 1 or LUTxcyc sh/std < 1: the shared datapath wins; > 1: the standard MVTU wins.")
     print(f"paper: 42% unique filters per layer on its CIFAR-10 ConvNet, about 3x fewer XNOR-popcounts")

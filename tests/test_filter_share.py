@@ -261,3 +261,31 @@ def test_report_shows_unique_ratio_and_shared_layers(tmp_path):
     assert len(line) == 1 and f"({ratio:.1%};" in line[0] and "shared-filter datapath" in line[0], text
     assert "Filter repetitions" in files["html"].read_text()
     assert fo.load(files["folding"], net) == f
+
+
+def test_unit_files_hold_only_the_layer():
+    from bnnfpga.rtl import backend
+    from bnnfpga.rtl.shared import unit_files
+
+    net = share_net()
+    files = backend.generate(net, {**fo.minimal(net), "conv 2": LayerFold(2, 2, share=True)})
+    module, uf = unit_files(files, "conv 2")
+    assert module == "layer_conv_2"
+    assert {"rtl/bnn_share_gather.sv", "rtl/bnn_mvtu_shared.sv", "rtl/layer_conv_2.sv", "unit.ys",
+            "mem/layer_conv_2_patterns.mem", "mem/layer_conv_2_select.mem"} <= set(uf)
+    assert not any("conv1" in p or "layer_fc" in p or "bnn_top" in p for p in uf)  # the layer alone
+    assert "-top layer_conv_2" in uf["unit.ys"] and "-flatten" in uf["unit.ys"]
+
+
+@pytest.mark.slow
+def test_yosys_layer_unit_shared_and_standard(tmp_path):
+    from bnnfpga.rtl import backend, yosys
+    from bnnfpga.rtl.shared import synth_layer_unit
+
+    if yosys.yosys_path() is None:
+        pytest.skip("yosys not installed")
+    net = share_net(cin=2, cout=4)
+    for share in (False, True):
+        files = backend.generate(net, {**fo.minimal(net), "conv 2": LayerFold(4, 2, share=share)})
+        r = synth_layer_unit(files, "conv 2", tmp_path / str(share))
+        assert r["LUT"] > 0 and r["FF"] > 0 and r["BRAM"] == 0

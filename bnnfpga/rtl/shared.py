@@ -90,35 +90,56 @@ def static_modules(layers: List) -> List[str]:
     return list(STATIC_MODULES) if any(getattr(L, "share", None) for L in layers) else []
 
 
-def synth_layer_unit(files: Dict[str, str], layer_name: str, workdir, timeout: float = 1800.0) -> dict:
-    """yosys ``synth_xilinx -flatten`` of one compute layer's module of a generated design (not the whole
-    design): flattened, so that constants (tables of one word) propagate into the units.
+UNIT_SCRIPT = "unit.ys"
 
-    Returns {"LUT", "LUTRAM", "FF", "BRAM", "DSP", "seconds"} for the module, its sub-modules included."""
+
+def unit_files(files: Dict[str, str], layer_name: str):
+    """The files yosys needs to synthesize one compute layer's module alone (flattened, so that constants
+    propagate into its units): (module name, {relative path: text}) with the script ``unit.ys``
+    (run it as ``yosys -q -l unit.log -s unit.ys`` in that folder; it writes ``stat.json``)."""
     import json
+
+    from . import backend
+
+    module = json.loads(files["design.json"])["layer_modules"][layer_name]
+    mine = [f"rtl/{n}" for n in backend.STATIC_MODULES + STATIC_MODULES]
+    srcs = [p for p in mine if p in files] + [f"rtl/{module}.sv"]
+    out = {p: files[p] for p in srcs}
+    out.update({p: t for p, t in files.items() if p.startswith(f"mem/{module}_")})
+    out[UNIT_SCRIPT] = "\n".join(["read_verilog -sv " + " ".join(srcs),
+                                  f"synth_xilinx -family xc7 -top {module} -noiopad -flatten",
+                                  "tee -q -o stat.json stat -json"]) + "\n"
+    return module, out
+
+
+def unit_counts(stat_text: str, module: str) -> dict:
+    """yosys ``stat -json`` text -> {"LUT", "LUTRAM", "FF", "BRAM", "DSP"} of ``module`` and its sub-modules."""
+    from . import yosys
+
+    return dict(yosys._counts(yosys._totals(yosys.parse_stat_json(stat_text))[module]))
+
+
+def synth_layer_unit(files: Dict[str, str], layer_name: str, workdir, timeout: float = 3600.0) -> dict:
+    """yosys ``synth_xilinx -flatten`` of one compute layer's module of a generated design (not the whole
+    design; :func:`unit_files`).  Returns {"LUT", "LUTRAM", "FF", "BRAM", "DSP", "seconds"}."""
     import subprocess
     import time
     from pathlib import Path
 
-    from . import backend, yosys
+    from ..outdir import write_tree
+    from . import yosys
 
     exe = yosys.yosys_path()
     if exe is None:
         raise yosys.YosysMissing("yosys is not installed (apt-get install yosys)")
-    meta = json.loads(files["design.json"])
-    module = meta["layer_modules"][layer_name]
-    d = backend.write_design(files, workdir)
-    srcs = [p for p in backend.sources(files) if not p.endswith(f"/{backend.TOP}.sv")]
-    script = "\n".join(["read_verilog -sv " + " ".join(srcs), f"synth_xilinx -family xc7 -top {module} -noiopad -flatten",
-                        "tee -q -o stat.json stat -json"]) + "\n"
-    (d / "unit.ys").write_text(script)
+    module, ufiles = unit_files(files, layer_name)
+    d = write_tree(ufiles, workdir, what="layer unit", error=RuntimeError)
     t0 = time.perf_counter()
-    r = subprocess.run([exe, "-q", "-l", "unit.log", "-s", "unit.ys"], cwd=d, capture_output=True, text=True,
+    r = subprocess.run([exe, "-q", "-l", "unit.log", "-s", UNIT_SCRIPT], cwd=d, capture_output=True, text=True,
                        timeout=timeout)
     if r.returncode != 0:
         err = [l for l in (r.stderr + r.stdout).splitlines() if "ERROR" in l]
         raise RuntimeError(f"yosys failed on {d}: {err[0] if err else r.stderr.strip()[-300:]}")
-    stat = yosys.parse_stat_json((Path(d) / "stat.json").read_text())
-    out = dict(yosys._counts(yosys._totals(stat)[module]))
+    out = unit_counts((Path(d) / "stat.json").read_text(), module)
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
