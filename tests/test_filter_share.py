@@ -289,3 +289,20 @@ def test_yosys_layer_unit_shared_and_standard(tmp_path):
         files = backend.generate(net, {**fo.minimal(net), "conv 2": LayerFold(4, 2, share=share)})
         r = synth_layer_unit(files, "conv 2", tmp_path / str(share))
         assert r["LUT"] > 0 and r["FF"] > 0 and r["BRAM"] == 0
+
+
+def test_share_refused_on_graphs_and_strides():
+    import copy
+
+    net = share_net()
+    strided = copy.deepcopy(net)
+    strided.layers[1].stride = 2
+    with pytest.raises(FoldingError, match="stride"):
+        from bnnfpga.filter_share import check_share
+
+        check_share(strided, strided.layers[1], LayerFold(1, 1, share=True))
+    g = random_net.random_graph_network(np.random.default_rng(0))
+    conv = [l for l in g.compute_layers() if isinstance(l, Conv2D)][0]
+    f = {**fo.minimal(g), conv.name: LayerFold(1, 1, share=True)}
+    with pytest.raises(FoldingError, match="chain networks only"):
+        fo.check(g, f)
