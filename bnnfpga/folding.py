@@ -51,6 +51,9 @@ class LayerFold:
     # RTL: the last lut_pe PEs keep their weights in a LUT ROM (rom_style "logic") instead of
     # block RAM, for weight bandwidth beyond the block RAMs' 72 bits per cycle each; 0 = none
     lut_pe: int = 0
+    # opt-in shared datapath (filter repetitions, bnnfpga.filter_share): binary K x K convolutions only;
+    # SIMD counts input channels per cycle and a window takes C_in/SIMD * max(K*K, C_out/PE) cycles
+    share: bool = False
 
 
 @dataclass
@@ -131,6 +134,10 @@ def check(net: Network, folding: Dict[str, LayerFold]) -> Dict[str, LayerFold]:
                                    f"nor its window of {layer.kernel}x{layer.kernel}x{base} = {layer.fan_in} bits")
         elif base % f.simd:
             raise FoldingError(f"layer '{layer.name}': SIMD={f.simd} does not divide its {base} {what}")
+        if getattr(f, "share", False):
+            from .filter_share import check_share
+
+            check_share(net, layer, f)
     return folding
 
 
@@ -138,6 +145,10 @@ def layer_cycles(net: Network, layer, fold: LayerFold) -> int:
     shapes = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))
     _, out_shape = shapes[layer.name]
     pixels = out_shape[0] * out_shape[1] if isinstance(layer, Conv2D) else 1
+    if getattr(fold, "share", False):
+        from .filter_share import shared_window_cycles
+
+        return pixels * shared_window_cycles(layer, fold)
     return pixels * (layer.fan_in // fold.simd) * (layer.out_channels // fold.pe)
 
 
@@ -169,7 +180,8 @@ def stage_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) ->
             g = swg_lanes(layer, f.simd)
             stages.append(StageCycles(f"{layer.name} window", "swg", wcyc,
                                       f"{ishape} windows (stride {layer.stride}) in {g}-lane words -> SIMD={f.simd}"))
-        stages.append(StageCycles(layer.name, kind, cyc, f"{ishape}->{oshape} PE={f.pe} SIMD={f.simd}"))
+        stages.append(StageCycles(layer.name, kind, cyc, f"{ishape}->{oshape} PE={f.pe} SIMD={f.simd}"
+                                  + (" shared filters" if getattr(f, "share", False) else "")))
     stages.append(StageCycles("output", "output", net.num_classes + top_k, f"{net.num_classes} scores + {top_k} labels"))
     return stages
 
@@ -202,13 +214,29 @@ def for_target(net: Network, target_cycles: int) -> Dict[str, LayerFold]:
     return out
 
 
+# the optional keys of a layer in a folding file, with their types (see LayerFold)
+OPTIONAL_KEYS = {"lut_pe": int, "share": bool}
+OPTIONAL_TYPES = {int: "an integer", bool: "true or false", str: "a string"}
+
+
 def to_json(folding: Dict[str, LayerFold]) -> str:
-    return json.dumps({k: {"pe": v.pe, "simd": v.simd, **({"lut_pe": v.lut_pe} if v.lut_pe else {})}
-                       for k, v in folding.items()}, indent=2, sort_keys=True) + "\n"
+    return json.dumps({k: fold_dict(v) for k, v in folding.items()}, indent=2, sort_keys=True) + "\n"
+
+
+def fold_dict(f: LayerFold) -> dict:
+    """A layer's folding as the JSON object of folding files: "pe" and "simd", plus each optional
+    key only when it differs from its default (so older files keep their bytes)."""
+    d = {"pe": f.pe, "simd": f.simd}
+    if f.lut_pe:
+        d["lut_pe"] = f.lut_pe
+    if f.share:
+        d["share"] = True
+    return d
 
 
 def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
-    """Read a folding JSON file: {"layer name": {"pe": P, "simd": S}, ...}."""
+    """Read a folding JSON file: {"layer name": {"pe": P, "simd": S}, ...}; an optional
+    ``"share": true`` selects the shared-filter datapath of a binary convolution."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())
@@ -220,9 +248,13 @@ def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
         raise FoldingError(f"{p}: expected an object mapping layer names to {{'pe', 'simd'}}")
     out = {}
     for name, v in data.items():
-        if not isinstance(v, dict) or not {"pe", "simd"} <= set(v) <= {"pe", "simd", "lut_pe"}:
-            raise FoldingError(f"{p}: layer '{name}': expected {{\"pe\": int, \"simd\": int}} (optional \"lut_pe\": int), got {v!r}")
-        out[name] = LayerFold(v["pe"], v["simd"], v.get("lut_pe", 0))
+        if not isinstance(v, dict) or not {"pe", "simd"} <= set(v) <= set(OPTIONAL_KEYS) | {"pe", "simd"}:
+            raise FoldingError(f"{p}: layer '{name}': expected {{\"pe\": int, \"simd\": int}} (optional: "
+                               f"{', '.join(OPTIONAL_KEYS)}), got {v!r}")
+        for key, typ in OPTIONAL_KEYS.items():
+            if key in v and (not isinstance(v[key], typ) or (typ is int and isinstance(v[key], bool))):
+                raise FoldingError(f"{p}: layer '{name}': \"{key}\" must be {OPTIONAL_TYPES[typ]}, got {v[key]!r}")
+        out[name] = LayerFold(**v)
     if net is not None:
         check(net, out)
     return out

@@ -60,6 +60,28 @@ def rows(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1)
     return out
 
 
+def repetition_rows(net: Network, folding: Dict[str, LayerFold]) -> List[tuple]:
+    """Filter repetitions (Hubara et al. supp. C) per binary K x K convolution:
+    (layer, unique 2D filters up to sign, filters, unique ratio, uniformly-random ratio, shared datapath?)."""
+    from .filter_repetition import analyze
+
+    if net.is_graph:
+        return []
+    return [(s.name, s.unique, s.filters, s.unique_ratio, s.random_ratio,
+             bool(getattr(folding.get(s.name), "share", False))) for s in analyze(net)]
+
+
+def _repetition_text(net: Network, folding: Dict[str, LayerFold]) -> List[str]:
+    rr = repetition_rows(net, folding)
+    if not rr:
+        return []
+    lines = ["filter repetitions (unique 2D filters per input channel, up to sign; paper: 42% on its CIFAR-10 ConvNet):"]
+    for name, u, n, ratio, rnd, shared in rr:
+        lines.append(f"  {name[:14]:14s} {u:,} of {n:,} unique ({ratio:.1%}; random weights {rnd:.1%})"
+                     + ("  shared-filter datapath" if shared else ""))
+    return lines
+
+
 def text_table(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1) -> str:
     rs = rows(net, result, model, top_k)
     head = (f"{'stage':14s} {'kind':8s} {'shape':36s} {'PE':>5s} {'SIMD':>5s} {'cycles/frame':>12s} "
@@ -80,6 +102,7 @@ def text_table(net: Network, result: FoldResult, model: ResourceModel, top_k: in
         lines.append(f"  {name}: {u:,.1f} of {a:,.1f} allowed ({u / a:.0%})")
     if result.message:
         lines.append(result.message)
+    lines += _repetition_text(net, result.folding)
     return "\n".join(lines) + "\n"
 
 
@@ -170,10 +193,24 @@ tr.bottleneck{{background:#fde2e2}} figure{{display:inline-block;margin:1em}} .b
 <th>LUT</th><th>BRAM36</th><th>share of bottleneck</th></tr>
 {''.join(cells)}
 </table>
+{_repetition_html(net, result.folding)}
 {imgs}
 <p><small>Resources: bnnfpga.resources model calibrated against yosys synth_xilinx ({e(str(model.source))}).</small></p>
 </body></html>
 """
+
+
+def _repetition_html(net: Network, folding: Dict[str, LayerFold]) -> str:
+    rr = repetition_rows(net, folding)
+    if not rr:
+        return ""
+    e = html.escape
+    body = "".join(f"<tr><td>{e(n)}</td><td>{u:,}</td><td>{f:,}</td><td>{r:.1%}</td><td>{x:.1%}</td>"
+                   f"<td>{'shared' if sh else 'standard'}</td></tr>" for n, u, f, r, x, sh in rr)
+    return ("<h2>Filter repetitions</h2><p>Unique 2D filters per input channel, up to sign (Hubara et al., "
+            "supplementary C; the paper counts 42% on its CIFAR-10 ConvNet).</p><table><tr><th>layer</th>"
+            "<th>unique</th><th>2D filters</th><th>unique ratio</th><th>random weights</th><th>datapath</th></tr>"
+            f"{body}</table>")
 
 
 def write_report(net: Network, result: FoldResult, out_dir, model: Optional[ResourceModel] = None,
@@ -185,6 +222,7 @@ def write_report(net: Network, result: FoldResult, out_dir, model: Optional[Reso
     files = {"text": out / "report.txt", "html": out / "report.html", "folding": out / "folding.json"}
     files["text"].write_text(text_table(net, result, model, top_k))
     files["html"].write_text(html_page(net, result, model, top_k))
-    files["folding"].write_text(json.dumps({k: {"pe": v.pe, "simd": v.simd, **({"lut_pe": v.lut_pe} if v.lut_pe else {})}
-                                            for k, v in result.folding.items()}, indent=2, sort_keys=True) + "\n")
+    from .folding import to_json
+
+    files["folding"].write_text(to_json(result.folding))
     return files

@@ -321,8 +321,18 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
                     f"({cur}, {out}, {ident}_w, {ident}_t, {ident}_neg, frames)")
             otype = f"ap_uint<{pe}>"
             skind = "mvtu"
-        stages.append(Stage(skind, layer.name, f"{kind} '{lname}'", com, call, out, otype, cyc,
-                            f"{_shape(ishape)}->{_shape(oshape)}", str(pe), str(simd)))
+        if getattr(f, "share", False):  # the shared-filter datapath (bnnfpga.hls.shared)
+            from .shared import stages as shared_stages
+
+            if runtime_params:
+                raise BackendError(f"layer '{layer.name}': the shared-filter datapath (share) cannot load "
+                                   "parameters at run time; drop share or runtime_params")
+            new, out = shared_stages(Stage, layer, ident, li, cur, pe, simd, pix, abits, f"{_shape(ishape)}->{_shape(oshape)}")
+            stages += new
+            widths.append(layer.kernel ** 2 * simd)
+        else:
+            stages.append(Stage(skind, layer.name, f"{kind} '{lname}'", com, call, out, otype, cyc,
+                                f"{_shape(ishape)}->{_shape(oshape)}", str(pe), str(simd)))
         cur, lanes, cur_qb = out, pe, 1
         if runtime_params and simd * weight_bits(layer) > 64:
             raise FoldingError(f"layer '{layer.name}': SIMD={simd} x {weight_bits(layer)} weight bits > 64 cannot be "
@@ -442,6 +452,11 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
     tmpl = env.get_template("params.h.j2")
     for p in pctx:
         files[p["header"]] = tmpl.render(p=p, version=__version__)
+        if getattr(pl.folding[p["name"]], "share", False):
+            from .shared import HEADER, tables_text
+
+            files[p["header"]] += tables_text(p["layer"], p["id"], p["pe"], p["simd"], storage)
+            files[HEADER] = (TEMPLATES / HEADER).read_text()
     for t in tctx:
         files[t["header"]] = env.get_template("thresholds.h.j2").render(p=t, version=__version__)
     files["tb_bnn_top.cpp"] = env.get_template("tb_bnn_top.cpp.j2").render(**ctx)

@@ -83,6 +83,7 @@ class LayerRTL:
     weight_words: List[str] = field(default_factory=list)
     threshold_words: List[Tuple[str, str]] = field(default_factory=list)
     wb: int = 1  # bits per weight: 1 binary (bnn_mvtu), > 1 fixed-point weights (bnn_mvtu_fw)
+    share: Optional[dict] = None  # shared-filter datapath (bnnfpga.rtl.shared), None: the standard MVTU
 
 
 def _env():
@@ -244,6 +245,10 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         f = folding[layer.name]
         L = _layer_rtl(net, layer, shp, f, used)
         L.index, L.runtime = len(layers), bool(runtime_params)
+        if getattr(f, "share", False):
+            from . import shared
+
+            L.share = shared.context(L, layer, f, runtime_params)
         layers.append(L)
         g = fold_mod.swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
         convert(g, f"SIMD words for {layer.name}")
@@ -296,13 +301,19 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     stages, layers, in_beats = plan(net, folding, top_k, fifo_depth, runtime_params)
     env = _env()
     files: Dict[str, str] = {}
+    from . import shared
+
     modules = (STATIC_MODULES + (["bnn_input_bin.sv"] if net.input.binarize_threshold is not None else [])
                + [strided.RTL_MODULES[k] for k in sorted(strided.uses(net))]
-               + (fw.RTL_MODULES if fw.has_fixed_weights(net) else []))
+               + (fw.RTL_MODULES if fw.has_fixed_weights(net) else []) + shared.static_modules(layers))
     for name in modules:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")
     for L in layers:
+        if L.share:
+            files[f"rtl/{L.module}.sv"] = shared.render(env, L)
+            files.update(shared.mem_files(L))
+            continue
         files[f"rtl/{L.module}.sv"] = layer_t.render(L=L)
         if L.weight_words:
             files[L.mem_file] = _weight_mem(L)
@@ -319,8 +330,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
         "top_k": top_k, "classes": net.num_classes, "runtime_params": bool(runtime_params), "input_shape": list(net.input.shape),
         "zero_point": net.input.zero_point, "in_beats_per_frame": in_beats,
         "out_words_per_frame": net.num_classes + top_k, "analytical_cycles_per_frame": cycles,
-        "folding": {k: {"pe": v.pe, "simd": v.simd, **({"lut_pe": v.lut_pe} if getattr(v, "lut_pe", 0) else {})}
-                    for k, v in sorted(folding.items())},
+        "folding": json.loads(fold_mod.to_json(folding)),
         "stage_cycles": [{"name": s.name, "kind": s.kind, "cycles": s.cycles} for s in stage_cycles(net, folding, top_k)],
         "stages": [{"instance": s.inst, "module": s.module, "kind": s.kind, "params": dict(s.params),
                     "fifo_depth": s.fifo_depth, "comment": s.comment} for s in stages],
