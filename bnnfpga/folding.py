@@ -38,6 +38,10 @@ class FoldingError(ValueError):
 class LayerFold:
     pe: int
     simd: int
+    # Off-chip weights (docs/offchip-weights.md): "onchip" (weight ROM) or "dram" (weights
+    # streamed from DRAM, each weight word read once per ``batch`` frames).
+    weights: str = "onchip"
+    batch: int = 1
 
 
 @dataclass
@@ -71,6 +75,7 @@ def check(net: Network, folding: Dict[str, LayerFold]) -> Dict[str, LayerFold]:
             v = getattr(f, field)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise FoldingError(f"layer '{layer.name}': {field.upper()} must be a positive integer, got {v!r}")
+        check_offchip(layer, f)
         if layer.out_channels % f.pe:
             raise FoldingError(f"layer '{layer.name}': PE={f.pe} does not divide its {layer.out_channels} output channels")
         base = simd_base(layer)
@@ -142,12 +147,35 @@ def for_target(net: Network, target_cycles: int) -> Dict[str, LayerFold]:
     return out
 
 
+WEIGHT_PLACES = ("onchip", "dram")
+
+
+def check_offchip(layer, f: LayerFold) -> None:
+    """The off-chip fields of one layer's folding (weights place, batch size)."""
+    if f.weights not in WEIGHT_PLACES:
+        raise FoldingError(f"layer '{layer.name}': weights must be 'onchip' or 'dram', got {f.weights!r}")
+    if not isinstance(f.batch, int) or isinstance(f.batch, bool) or f.batch < 1:
+        raise FoldingError(f"layer '{layer.name}': batch must be a positive integer, got {f.batch!r}")
+    if f.batch != 1 and f.weights != "dram":
+        raise FoldingError(f"layer '{layer.name}': batch={f.batch} needs weights='dram' (on-chip weights need no batch)")
+
+
+def fold_dict(f: LayerFold) -> dict:
+    """A layer's folding as JSON: {"pe", "simd"}, plus "weights"/"batch" only when off chip
+    (so foldings without off-chip layers write exactly what they always wrote)."""
+    d = {"pe": f.pe, "simd": f.simd}
+    if f.weights != "onchip" or f.batch != 1:
+        d.update(weights=f.weights, batch=f.batch)
+    return d
+
+
 def to_json(folding: Dict[str, LayerFold]) -> str:
-    return json.dumps({k: {"pe": v.pe, "simd": v.simd} for k, v in folding.items()}, indent=2, sort_keys=True) + "\n"
+    return json.dumps({k: fold_dict(v) for k, v in folding.items()}, indent=2, sort_keys=True) + "\n"
 
 
 def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
-    """Read a folding JSON file: {"layer name": {"pe": P, "simd": S}, ...}."""
+    """Read a folding JSON file: {"layer name": {"pe": P, "simd": S}, ...}; a layer may add
+    "weights": "onchip" | "dram" and "batch": B (docs/offchip-weights.md)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())
@@ -159,9 +187,10 @@ def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
         raise FoldingError(f"{p}: expected an object mapping layer names to {{'pe', 'simd'}}")
     out = {}
     for name, v in data.items():
-        if not isinstance(v, dict) or set(v) != {"pe", "simd"}:
-            raise FoldingError(f"{p}: layer '{name}': expected {{\"pe\": int, \"simd\": int}}, got {v!r}")
-        out[name] = LayerFold(v["pe"], v["simd"])
+        if not isinstance(v, dict) or not {"pe", "simd"} <= set(v) <= {"pe", "simd", "weights", "batch"}:
+            raise FoldingError(f"{p}: layer '{name}': expected {{\"pe\": int, \"simd\": int}} (optionally "
+                               f"\"weights\": \"onchip\"|\"dram\", \"batch\": int), got {v!r}")
+        out[name] = LayerFold(v["pe"], v["simd"], v.get("weights", "onchip"), v.get("batch", 1))
     if net is not None:
         check(net, out)
     return out

@@ -31,6 +31,7 @@ from ..outdir import write_tree
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "rtl_templates"
 STATIC_MODULES = ["bnn_fifo.sv", "bnn_dwc.sv", "bnn_input.sv", "bnn_swg.sv", "bnn_maxpool.sv",
                   "bnn_mvtu.sv", "bnn_output.sv", "bnn_control.sv"]
+DRAM_MODULES = ["bnn_mvtu_dram.sv"]  # added when a layer's weights stream from DRAM
 TOP = "bnn_top"
 GENERATOR_VERSION = 1
 
@@ -50,6 +51,8 @@ class Stage:
     fifo_depth: int = 2
     kind: str = ""
     params_port: bool = False  # takes the run-time parameter bus
+    dram: str = ""  # weight-stream port prefix (s_axis_w_<module>) of a layer with weights in DRAM
+    dram_bits: int = 0  # its TDATA width
 
 
 @dataclass
@@ -77,6 +80,9 @@ class LayerRTL:
     runtime: bool = False  # parameters loadable at run time
     weight_words: List[str] = field(default_factory=list)
     threshold_words: List[Tuple[str, str]] = field(default_factory=list)
+    dram: bool = False  # weights stream from DRAM (rtl_templates/layer_dram.sv.j2)
+    batch: int = 1  # frames per pass over the weights
+    dram_beat_bits: int = 0  # weight-stream TDATA width
 
 
 def _env():
@@ -139,6 +145,21 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
                 text.append(f"c{c} {'<=' if d[c] < 0 else '>='} {int(t[c])}")
             L.threshold_words.append((_hex(val, f.pe * tw), ", ".join(text)))
     return L
+
+
+def _offchip_hook(layer, f: LayerFold, L: LayerRTL, runtime_params: bool) -> None:
+    """Off-chip weights (docs/offchip-weights.md): mark the layer and check what the RTL supports."""
+    from ..offchip import beat_bits, is_dram
+
+    if not is_dram(f):
+        return
+    if not isinstance(layer, Dense):
+        raise RTLError(f"layer '{layer.name}': weights='dram' is supported for dense layers only in the RTL backend")
+    if runtime_params:
+        raise RTLError(f"layer '{layer.name}': weights='dram' cannot be combined with runtime_params "
+                       "(DRAM weights are loaded by filling the DRAM buffer)")
+    L.dram, L.batch, L.dram_beat_bits = True, f.batch, beat_bits(f.pe, f.simd)
+    L.weight_words = []  # the weights live in the DRAM image, not in the design
 
 
 def _weight_mem(L: LayerRTL) -> str:
@@ -204,6 +225,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         f = folding[layer.name]
         L = _layer_rtl(net, layer, shp, f, used)
         L.index, L.runtime = len(layers), bool(runtime_params)
+        _offchip_hook(layer, f, L, runtime_params)
         layers.append(L)
         convert(f.simd, f"SIMD words for {layer.name}")
         if isinstance(layer, Conv2D):
@@ -220,6 +242,9 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         stages.append(Stage(f"u_{L.module}", L.module, [], f.simd * cur_ew, f.pe * L.obw,
                             f"{L.kind} '{layer.name}' {ishape} -> {oshape} PE={f.pe} SIMD={f.simd}", kind=L.kind,
                             params_port=bool(runtime_params)))
+        if L.dram:
+            stages[-1].dram, stages[-1].dram_bits = f"s_axis_w_{L.module}", L.dram_beat_bits
+            stages[-1].comment += f", weights from DRAM (batch {L.batch})"
         if isinstance(layer, Dense):
             # a dense MVTU reads its input only during its first output fold: room for a
             # whole input vector keeps the stage before it from stalling meanwhile
@@ -245,29 +270,36 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     stages, layers, in_beats = plan(net, folding, top_k, fifo_depth, runtime_params)
     env = _env()
     files: Dict[str, str] = {}
-    for name in STATIC_MODULES:
+    statics = STATIC_MODULES + (DRAM_MODULES if any(L.dram for L in layers) else [])
+    for name in statics:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")
     for L in layers:
+        if L.dram:  # no weight ROM: the weights are a DRAM image (bnnfpga.offchip.dram_image)
+            files[f"rtl/{L.module}.sv"] = env.get_template("layer_dram.sv.j2").render(L=L)
+            continue
         files[f"rtl/{L.module}.sv"] = layer_t.render(L=L)
         files[L.mem_file] = _weight_mem(L)
     cycles = fold_mod.pipeline_cycles(net, folding, top_k)
     files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
         net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,
         in_beats=in_beats, out_words=net.num_classes + top_k, runtime=bool(runtime_params))
-    order = [f"rtl/{n}" for n in STATIC_MODULES] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
+    order = [f"rtl/{n}" for n in statics] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
     files["files.f"] = "".join(p + "\n" for p in order)
     meta = {
         "generator": "bnnfpga.rtl", "generator_version": GENERATOR_VERSION, "network": net.name, "top": TOP,
         "top_k": top_k, "classes": net.num_classes, "runtime_params": bool(runtime_params), "input_shape": list(net.input.shape),
         "zero_point": net.input.zero_point, "in_beats_per_frame": in_beats,
         "out_words_per_frame": net.num_classes + top_k, "analytical_cycles_per_frame": cycles,
-        "folding": {k: {"pe": v.pe, "simd": v.simd} for k, v in sorted(folding.items())},
+        "folding": {k: fold_mod.fold_dict(v) for k, v in sorted(folding.items())},
         "stage_cycles": [{"name": s.name, "kind": s.kind, "cycles": s.cycles} for s in stage_cycles(net, folding, top_k)],
         "stages": [{"instance": s.inst, "module": s.module, "kind": s.kind, "params": dict(s.params),
                     "fifo_depth": s.fifo_depth, "comment": s.comment} for s in stages],
         "layer_modules": {L.name: L.module for L in layers},
     }
+    if any(L.dram for L in layers):
+        meta["dram_weights"] = {L.name: {"port": f"s_axis_w_{L.module}", "beat_bits": L.dram_beat_bits,
+                                         "batch": L.batch, "words_per_pass": L.sf * L.nf} for L in layers if L.dram}
     files["design.json"] = json.dumps(meta, indent=2, sort_keys=True) + "\n"
     return files
 
