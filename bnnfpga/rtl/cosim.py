@@ -152,10 +152,12 @@ def build(files: Dict[str, str], build_root=None, verbose: bool = False):
         return bdir, time.perf_counter() - t0
 
 
-# Objects of Verilator's and cocotb's C++ runtime: the same for every design
-# built with the same flags, so they are compiled once and copied into each
-# new build folder (make sees them up to date and skips them).
-RUNTIME_OBJECTS = ["verilator", "verilated", "verilated_dpi", "verilated_vpi", "verilated_threads"]
+# Objects of Verilator's C++ runtime: the same for every design built with the
+# same flags, so they are compiled once and copied into each new build folder
+# (make sees them up to date and skips them).  Not cocotb's main (verilator.o):
+# it includes Vtop.h, whose class size follows the top level's ports (a design
+# with extra ports, e.g. off-chip weight streams, would overflow a cached one).
+RUNTIME_OBJECTS = ["verilated", "verilated_dpi", "verilated_vpi", "verilated_threads"]
 
 
 def _runtime_key() -> str:
