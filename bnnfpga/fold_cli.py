@@ -21,6 +21,11 @@ def _add_common(p):
     p.add_argument("--lut-margin", type=float, default=0.85, help="share of the board's LUTs to use (default 0.85)")
     p.add_argument("--bram-margin", type=float, default=0.90, help="share of the board's BRAMs to use (default 0.90)")
     p.add_argument("--top-k", type=int, default=1, help="labels the accelerator returns (default 1)")
+    p.add_argument("--offchip", choices=("never", "auto", "always"), default="auto",
+                   help="dense layers may stream their weights from DRAM (docs/offchip-weights.md): auto (when "
+                        "faster or when nothing fits on chip; default), never, always")
+    p.add_argument("--max-batch", type=int, default=None,
+                   help="largest batch of frames an off-chip layer may share one weight read over")
 
 
 def _budget(args):
@@ -45,15 +50,19 @@ def _optimize(args, net):
     if args.board is None and args.lanes is None and args.target_fps is None:
         raise UserError("give --board, --lanes or --target-fps (nothing to optimise against)")
     return optimize(net, args.board, target_fps=args.target_fps, clock_mhz=args.clock_mhz, budget=_budget(args),
-                    top_k=args.top_k)
+                    top_k=args.top_k, offchip=getattr(args, "offchip", "never"), max_batch=getattr(args, "max_batch", None))
 
 
 def cmd_fold(args):
     net = _net(args.model)
     r = _optimize(args, net)
+    from .offchip import dram_weight_note
+
+    layers = {l.name: l for l in net.layers}
     for name, kind, cyc in r.stage_cycles:
         f = r.folding.get(name)
-        print(f"  {name:16s} {kind:8s} {cyc:10,d} cycles" + (f"  PE={f.pe} SIMD={f.simd}" if f else ""))
+        print(f"  {name:16s} {kind:8s} {cyc:10,d} cycles" + (f"  PE={f.pe} SIMD={f.simd}" if f else "")
+              + (dram_weight_note(layers[name], f) if f else ""))
     print(("OK: " if r.feasible else "NOT MET: ") + r.summary())
     if args.output:
         Path(args.output).write_text(fold_mod.to_json(r.folding))

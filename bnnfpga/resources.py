@@ -38,6 +38,7 @@ import numpy as np
 
 from .folding import LayerFold, check
 from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes
+from .offchip import dram_mvtu_resources, dram_params
 from .rtl.backend import _clog2, signed_bits  # the RTL generator's own width rules
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "resource_calibration.json"
@@ -230,6 +231,7 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
             continue
         f = folding[layer.name]
         p = mvtu_params(net, layer, f)
+        p.update(dram_params(f))  # off-chip weights (bnnfpga.offchip): no weight ROM
         convert(f.simd, layer.name)
         if isinstance(layer, Conv2D):
             h, w, c = ishape
@@ -368,6 +370,8 @@ class ResourceModel:
         return Resources(lut=lut, ff=ff, bram36=sum(m.bram36 for m in mems), lutram=lutram)
 
     def mvtu(self, p: Dict[str, int]) -> Tuple[Resources, List[MemoryMap]]:
+        if p.get("DRAM"):
+            return dram_mvtu_resources(self, p)
         mems = mvtu_memories(p)
         return self._estimate("mvtu", mvtu_features(p, mems), mems), mems
 
