@@ -180,3 +180,30 @@ def dram_weight_note(layer, f: LayerFold) -> str:
     if not is_dram(f):
         return ""
     return f"  weights in DRAM, batch {f.batch}, {dram_bytes_per_frame(layer, f):,.0f} bytes/frame"
+
+
+# ---------------------------------------------------------------- overlay metadata
+
+def weight_ports(net) -> Dict[str, str]:
+    """{layer: weight-stream port prefix} as the RTL backend names them (s_axis_w_<module>)."""
+    from .ir import MaxPool2D, sanitize_identifier
+
+    used: set = set()
+    out = {}
+    for layer in net.layers:  # the same walk as rtl.backend.plan: max-pools take names too
+        name = sanitize_identifier(layer.name, used)
+        if not isinstance(layer, MaxPool2D):
+            out[layer.name] = f"s_axis_w_layer_{name}"
+    return out
+
+
+def dram_meta(net, folding: Dict[str, LayerFold]) -> Dict[str, dict]:
+    """The overlay metadata's "dram_weights": per off-chip layer, the DMA IP that feeds its
+    weight port (axi_dma_w<i>), the port, the batch size and the bytes of one pass."""
+    ports = weight_ports(net)
+    out = {}
+    for i, layer in enumerate(dram_layers(net, folding)):
+        f = folding[layer.name]
+        out[layer.name] = {"ip": f"axi_dma_w{i}", "port": ports[layer.name], "batch": int(f.batch),
+                           "bytes_per_pass": bytes_per_pass(layer, f), "beat_bits": beat_bits(f.pe, f.simd)}
+    return out

@@ -243,14 +243,17 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
                source_pause: float = 0.0, sink_pause: float = 0.0, reset_test: bool = False, seed: int = 1,
                fifo_depth: Optional[int] = None, build_root=None, verbose: bool = False,
                files: Optional[Dict[str, str]] = None, runtime_params: bool = False,
-               load: Optional[Network] = None, dram_pause: float = 0.0) -> CosimResult:
+               load: Optional[Network] = None, dram_pause: float = 0.0,
+               dram_images: Optional[Dict[str, bytes]] = None) -> CosimResult:
     """Generate, build (cached) and simulate the RTL design on raw uint8 images.
 
     ``load``: a network of the same shapes whose weights and thresholds are
     written through the do_init registers before the run (needs
     ``runtime_params``); the results are then checked against *its* golden model.
     Layers with weights in DRAM get their weight streams from an emulated DRAM
-    (``sim/bnn_dram.py``); ``dram_pause`` is the probability that it holds a beat back."""
+    (``sim/bnn_dram.py``); ``dram_pause`` is the probability that it holds a beat back;
+    ``dram_images`` ({layer: bytes}) replaces the weight images computed from ``net``
+    (the emulated board passes the buffers its driver filled)."""
     folding = folding if folding is not None else fold_mod.minimal(net)
     images = np.asarray(images)
     if images.ndim == 3 and net.input.channels == 1:
@@ -273,7 +276,7 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
     analytical = fold_mod.pipeline_cycles(net, folding, top_k)
     cfg = {"out_words": net.num_classes + top_k, "source_pause": float(source_pause), "sink_pause": float(sink_pause),
            "seed": int(seed), "reset_test": bool(reset_test), "cycles_hint": int(analytical)}
-    dram_arrays = _dram_job(net, folding, files, cfg, dram_pause)
+    dram_arrays = _dram_job(net, folding, files, cfg, dram_pause, dram_images)
     from cocotb_tools.runner import get_runner
 
     runs = bdir / "runs"
@@ -321,7 +324,8 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
         sim_cycles=int(info.get("sim_cycles", 0)), build_dir=str(bdir), info=info)
 
 
-def _dram_job(net: Network, folding, files: Dict[str, str], cfg: dict, pause: float) -> Dict[str, np.ndarray]:
+def _dram_job(net: Network, folding, files: Dict[str, str], cfg: dict, pause: float,
+              images: Optional[Dict[str, bytes]] = None) -> Dict[str, np.ndarray]:
     """Off-chip weights (docs/offchip-weights.md): the DRAM buffer of every layer whose
     weights stream in, for the bench's emulated DRAM; adds cfg["dram"]."""
     from ..offchip import dram_image
@@ -333,7 +337,8 @@ def _dram_job(net: Network, folding, files: Dict[str, str], cfg: dict, pause: fl
     arrays, cfg["dram"], cfg["dram_pause"] = {}, [], float(pause)
     for i, (name, d) in enumerate(sorted(ports.items())):
         key = f"dram_{i}"
-        arrays[key] = np.frombuffer(dram_image(layers[name], folding[name]), np.uint8)
+        image = images[name] if images and name in images else dram_image(layers[name], folding[name])
+        arrays[key] = np.frombuffer(bytes(image), np.uint8)
         cfg["dram"].append({"port": d["port"], "batch": int(d["batch"]), "key": key, "layer": name})
     # a batch holds up to B frames: the first output waits for B frames more
     bmax = max(int(d["batch"]) for d in ports.values())
