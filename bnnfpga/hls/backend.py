@@ -188,6 +188,10 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
         raise IRError(f"expected an ir.Network, got {type(net).__name__}")
     net.validate()
     fo.check(net, folding)
+    off = [l.name for l in net.compute_layers() if folding[l.name].weights != "onchip"]
+    if off:  # docs/offchip-weights.md: the RTL backend streams them; the HLS top keeps weights on chip
+        raise BackendError(f"layer '{off[0]}': weights='dram' (off-chip weights) is supported by the RTL backend only "
+                           "so far (bnnfpga rtl / sim --backend rtl); the HLS backend needs on-chip weights")
     if net.is_graph:
         from .graph import plan_graph
 
