@@ -114,7 +114,8 @@ def stage_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) ->
         f = folding[layer.name]
         cyc = layer_cycles(net, layer, f)
         kind = "conv" if isinstance(layer, Conv2D) else "dense"
-        stages.append(StageCycles(layer.name, kind, cyc, f"{ishape}->{oshape} PE={f.pe} SIMD={f.simd}"))
+        stages.append(StageCycles(layer.name, kind, cyc, f"{ishape}->{oshape} PE={f.pe} SIMD={f.simd}"
+                                  + (f" weights from DRAM, batch {f.batch}" if f.weights == "dram" else "")))
     stages.append(StageCycles("output", "output", net.num_classes + top_k, f"{net.num_classes} scores + {top_k} labels"))
     return stages
 

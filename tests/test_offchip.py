@@ -177,3 +177,34 @@ def test_cosim_all_layers_from_dram_partial_batches_slow_dram_stalls_and_reset()
                          reset_test=True, seed=3)
     _check(net, images[:8], r)
     assert r.info["dram"][0]["passes"] == 5 + 3  # the reset test's run (13 frames announced) + 8 frames
+
+
+@pytest.mark.cosim
+def test_sim_command_with_an_offchip_folding(tmp_path, capsys):
+    from bnnfpga import cli, modelfile
+
+    net = dram_mlp()
+    m, f = tmp_path / "m.bnn", tmp_path / "f.json"
+    modelfile.save(net, m)
+    f.write_text(fo.to_json(HIDDEN_B2))
+    assert cli.main(["sim", str(m), "--backend", "rtl", "--folding", str(f), "--images", "5"]) == 0
+    assert "matches the golden model" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cosim_random_mlps_random_offchip_layers(seed):
+    """Random MLPs and foldings; each dense layer on or off chip at random with a random batch."""
+    from bnnfpga.rtl import cosim
+
+    rng = np.random.default_rng(100 + seed)
+    net = rn.random_network(rng, "mlp")
+    fold = rn.random_folding(rng, net)
+    for layer in net.compute_layers():
+        if rng.random() < 0.6:
+            f = fold[layer.name]
+            fold[layer.name] = LayerFold(f.pe, f.simd, "dram", int(rng.integers(1, 5)))
+    images = rn.random_images(rng, net, int(rng.integers(5, 12)))
+    r = cosim.cosimulate(net, images, fold, dram_pause=float(rng.choice([0.0, 0.3])))
+    _check(net, images, r)
