@@ -108,6 +108,9 @@ class ParamBlock:
     layer: object = field(repr=False, default=None)
     int_out: bool = False  # graph: a hidden layer whose output is its integer dot product (OB-bit lanes)
     obits: int = 0
+    dram: bool = False  # weights streamed from DRAM (docs/offchip-weights.md, bnnfpga.hls.offchip)
+    batch: int = 1
+    wb: int = 0  # weight-stream word width
 
     @property
     def tiles(self) -> int:
@@ -138,6 +141,7 @@ class Plan:
     thresholds: List[dict] = field(default_factory=list)  # graph: Threshold layers' tables
     fifos: List[dict] = field(default_factory=list)  # graph: FIFOs deeper than 2 (bnnfpga.fifo_depth)
     schedule: object = field(default=None, repr=False)
+    dram_streams: List[dict] = field(default_factory=list)  # off-chip weights: bnn_top's weight streams
 
     @property
     def shortcut_fifo_bits(self) -> int:
@@ -188,11 +192,10 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
         raise IRError(f"expected an ir.Network, got {type(net).__name__}")
     net.validate()
     fo.check(net, folding)
-    off = [l.name for l in net.compute_layers() if folding[l.name].weights != "onchip"]
-    if off:  # docs/offchip-weights.md: the RTL backend streams them; the HLS top keeps weights on chip
-        raise BackendError(f"layer '{off[0]}': weights='dram' (off-chip weights) is supported by the RTL backend only "
-                           "so far (bnnfpga rtl / sim --backend rtl); the HLS backend needs on-chip weights")
     if net.is_graph:
+        off = [l.name for l in net.compute_layers() if folding[l.name].weights != "onchip"]
+        if off:  # docs/offchip-weights.md
+            raise BackendError(f"layer '{off[0]}': weights='dram' (off-chip weights) is not supported in graph networks")
         from .graph import plan_graph
 
         return plan_graph(net, folding, top_k, runtime_params)
@@ -206,6 +209,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
     stages: List[Stage] = []
     params: List[ParamBlock] = []
     widths = [64]
+    dram_streams: List[dict] = []
 
     in_bytes = sp.height * sp.width * sp.channels
     s0 = folding[compute[0].name].simd
@@ -290,6 +294,11 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
                     f"({cur}, {out}, {ident}_w, {ident}_t, {ident}_neg, frames)")
             otype = f"ap_uint<{pe}>"
             skind = "mvtu"
+        if f.weights == "dram":  # off-chip weights (docs/offchip-weights.md)
+            from .offchip import dram_call
+
+            call = dram_call(pb, layer, f, cur, out, ident, last, cur_qb, runtime_params, dram_streams)
+            com.append(f"weights from DRAM on stream w_{ident} ({pb.wb}-bit beats), one pass per batch of {f.batch} frames")
         stages.append(Stage(skind, layer.name, f"{kind} '{lname}'", com, call, out, otype, cyc,
                             f"{_shape(ishape)}->{_shape(oshape)}", str(pe), str(simd)))
         cur, lanes, cur_qb = out, pe, 1
@@ -308,7 +317,8 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
     need = max(widths)
     if need > MAX_AP_WIDTH:
         raise BackendError(f"a stream or weight word of {need} bits exceeds ap_int's {MAX_AP_WIDTH}-bit limit: lower SIMD/PE")
-    return Plan(net, folding, top_k, runtime_params, stages, params, max(1024, -(-need // 1024) * 1024))
+    return Plan(net, folding, top_k, runtime_params, stages, params, max(1024, -(-need // 1024) * 1024),
+                dram_streams=dram_streams)
 
 
 # ---------------------------------------------------------------------------
@@ -401,7 +411,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
         in_beats=-(-(sp.height * sp.width * sp.channels) // 8), classes=net.num_classes, top_k=top_k,
         compute_layers=len(pl.params), runtime_params=runtime_params, ap_int_max_w=pl.ap_int_max_w,
         stages=pl.stages, params=pctx, thr_params=tctx, pipeline_cycles=pl.pipeline_cycles, slowest=pl.slowest,
-        tv_frames=test_frames, part=part, clock_ns=clock_ns,
+        tv_frames=test_frames, part=part, clock_ns=clock_ns, dram_streams=pl.dram_streams,
     )
     files: Dict[str, Union[str, bytes]] = {}
     files["bnn_top.h"] = env.get_template("bnn_top.h.j2").render(**ctx)
@@ -416,6 +426,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
     files["README.md"] = env.get_template("README.md.j2").render(**ctx)
     for dst, src in STATIC_FILES.items():
         files[dst] = (TEMPLATES / src).read_text()
+    if pl.dram_streams:  # off-chip weights (docs/offchip-weights.md)
+        files["bnn_dram.h"] = (TEMPLATES / "bnn_dram.h").read_text()
     files["folding.json"] = fo.to_json(folding)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (test_frames, sp.height, sp.width, sp.channels), dtype=np.uint8)
