@@ -223,7 +223,9 @@ class _Device:
     def _poke(self):
         """Advance the emulation: start the simulation once everything is queued; deliver packets."""
         send, recv = self.dma.sendchannel, self.dma.recvchannel
-        if self.state == "started" and send._busy and recv._busy and all(d.sendchannel._busy for d in self.wdma.values()):
+        weights_queued = (all(d.sendchannel._busy for d in self.wdma.values())
+                          or self.regs[md.REGISTERS["num_frames"]] == 0)
+        if self.state == "started" and send._busy and recv._busy and weights_queued:
             self._simulate()
         self._weight_passes()
         if self.state == "running":
