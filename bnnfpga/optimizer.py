@@ -21,7 +21,7 @@ or a target cannot be met, the result says which resource binds and by how much.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -352,8 +352,9 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
     clock = float(clock_mhz or (b.default_clock_mhz if b is not None else 100.0))
     if clock <= 0:
         raise FoldingError(f"clock must be positive, got {clock_mhz} MHz")
-    if offchip != "never" and b is not None and budget.dram is None:
-        budget.dram = board_dram_bytes_per_cycle(b, clock, DRAM_MARGIN if dram_margin is None else dram_margin)
+    if offchip != "never" and b is not None and budget.dram is None:  # a copy: the caller's budget stays as given
+        budget = replace(budget, dram=board_dram_bytes_per_cycle(b, clock, DRAM_MARGIN if dram_margin is None
+                                                                  else dram_margin))
     if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
         raise FoldingError(f"max_batch must be a positive integer, got {max_batch!r}")
     if offchip != "auto":
@@ -507,7 +508,7 @@ def evaluate(net: Network, folding: Dict[str, LayerFold], board=None, *, clock_m
     from .offchip import board_dram_bytes_per_cycle, dram_layers
 
     if dram_layers(net, folding) and b is not None and budget.dram is None:  # off-chip weights: budget DRAM too
-        budget.dram = board_dram_bytes_per_cycle(b, clock)
+        budget = replace(budget, dram=board_dram_bytes_per_cycle(b, clock))
     dram = None
     if budget.dram is not None:
         from .offchip import io_bytes_per_frame, network_dram_bytes_per_frame
