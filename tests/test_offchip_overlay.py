@@ -11,7 +11,7 @@ from bnnfpga.golden import GoldenModel
 from bnnfpga.modelfile import dumps
 from bnnfpga.overlay import AcceleratorTimeout, Classifier
 
-from test_offchip import HIDDEN_B2, dram_mlp
+from test_offchip import ALL_DRAM, HIDDEN_B2, dram_mlp
 from bnnfpga import random_net as rn
 
 
@@ -33,12 +33,14 @@ def test_metadata_records_offchip_layers_and_old_metadata_is_unchanged():
 @pytest.mark.cosim
 def test_sim_runtime_fills_and_streams_the_weight_buffers():
     net = dram_mlp()
-    images = rn.random_images(np.random.default_rng(5), net, 7)  # batches 2+2+2+1: 4 passes
-    clf = Classifier(net, runtime="sim", folding=HIDDEN_B2)
+    images = rn.random_images(np.random.default_rng(5), net, 7)  # fc1: batches 2+2+2+1, 4 passes; fc0, fc_out: 3
+    clf = Classifier(net, runtime="sim", folding=ALL_DRAM)  # the design of test_offchip (its build is reused)
     r = clf.classify_batch(images)
     np.testing.assert_array_equal(r.scores, GoldenModel(net).run(images))
     drv, emu = clf._driver, clf._driver.ol.emulation
-    assert drv.dram.left == {"fc1": 0} and emu.wleft == {"fc1": 0}
+    assert drv.dram.left == {"fc0": 0, "fc1": 0, "fc_out": 0} and emu.wleft == drv.dram.left
+    assert sorted(clf._driver.ol.ip_dict) == ["axi_dma_0", "axi_dma_w0", "axi_dma_w1", "axi_dma_w2", "bnn_frames_0",
+                                              "bnn_top_0"]
     buf = drv.dram.buffers["fc1"]
     assert buf.nbytes == 128 and buf.flushed >= 1 and emu.wdma["fc1"].sendchannel.idle
 
@@ -57,7 +59,7 @@ def test_sim_runtime_fills_and_streams_the_weight_buffers():
 def test_a_driver_that_stops_streaming_weights_times_out_with_a_message():
     net = dram_mlp()
     images = rn.random_images(np.random.default_rng(6), net, 5)
-    clf = Classifier(net, runtime="sim", folding=HIDDEN_B2, timeout_s=1.0)
-    clf._driver.dram.service = lambda: None  # never re-queues the weight buffer
-    with pytest.raises(AcceleratorTimeout, match="weight passes not sent: fc1: 2 pass"):
+    clf = Classifier(net, runtime="sim", folding=ALL_DRAM, timeout_s=1.0)
+    clf._driver.dram.service = lambda: None  # never re-queues the weight buffers
+    with pytest.raises(AcceleratorTimeout, match="weight passes not sent: fc0: 1 pass.*fc1: 2 pass"):
         clf.classify_batch(images)
