@@ -143,6 +143,10 @@ def generate(net: Network, model_bytes: bytes, board: Board, folding: Dict, *, n
     if not (0 < clock_mhz <= 1000):
         raise BuildError(f"--clock-mhz must be in (0, 1000], got {clock_mhz}")
     fo.check(net, folding)
+    off = [k for k, f in folding.items() if f.weights != "onchip"]
+    if off:  # docs/offchip-weights.md: the block design has no weight DMAs yet
+        raise BuildError(f"layer '{off[0]}': weights='dram' (off-chip weights) is not supported by `bnnfpga build` yet "
+                         "(the block design has no weight DMAs); use on-chip weights, or the RTL/HLS backends")
     try:
         hls_files = hls.generate(net, folding, top_k=top_k, part=board.part, clock_ns=float(_clock_ns(clock_mhz)))
     except hls.BackendError as e:

@@ -182,6 +182,10 @@ class _Device:
         self.dma = _DMA(self)
         self.runs: List[dict] = []
         self._files = None
+        # off-chip weights (docs/offchip-weights.md): one MM2S DMA per layer, passes still due
+        self.wdma = {name: _DMA(self) for name in (meta.get("dram_weights") or {})}
+        self.wleft: Dict[str, int] = {}
+        self.wimage: Dict[str, bytes] = {}
 
     # ---- registers
     def _read(self, ip, offset):
@@ -219,8 +223,11 @@ class _Device:
     def _poke(self):
         """Advance the emulation: start the simulation once everything is queued; deliver packets."""
         send, recv = self.dma.sendchannel, self.dma.recvchannel
-        if self.state == "started" and send._busy and recv._busy:
+        weights_queued = (all(d.sendchannel._busy for d in self.wdma.values())
+                          or self.regs[md.REGISTERS["num_frames"]] == 0)
+        if self.state == "started" and send._busy and recv._busy and weights_queued:
             self._simulate()
+        self._weight_passes()
         if self.state == "running":
             while self.packets and recv._busy:
                 pkt = self.packets[0]
@@ -235,7 +242,7 @@ class _Device:
                 flat[: pkt.size] = pkt.astype("<i4").view("<u4")
                 recv._complete(pkt.size * 4)
                 self.packets.pop(0)
-            if not self.packets:
+            if not self.packets and not any(self.wleft.values()):
                 self.state = "idle"
                 self.done_pending = True
 
@@ -259,18 +266,55 @@ class _Device:
         images = frames.reshape(n, sp.height, sp.width, sp.channels).copy()
         if self._files is None:
             self._files = backend.generate(self.net, self.folding, top_k=self.top_k)
+        dram = self._weight_images(n)
+        if dram is None:
+            self.state = "stalled"
+            return
         res = cosim.cosimulate(self.net, images, self.folding, self.top_k, check=False, files=self._files,
-                               build_root=self.build_root)
+                               build_root=self.build_root, dram_images=dram)
         if not res.info.get("ap_ctrl_done", 0) & md.AP_DONE:
             self.state = "stalled"
             return
         send._complete(send.nbytes)
+        for name, d in self.wdma.items():  # the first pass of each layer went in with the run
+            d.sendchannel._complete(d.sendchannel.nbytes)
         self.runs.append(dict(frames=n, cycles_per_frame=res.cycles_per_frame, latency_cycles=res.latency_cycles,
                               sim_cycles=res.sim_cycles, sim_seconds=res.sim_seconds, build_seconds=res.build_seconds))
         per = max(1, self.gpio)  # bnn_tlast_run: 0 or 1 = a packet per frame
         words = res.words.astype(np.int64)
         self.packets = [words[i:i + per].reshape(-1) for i in range(0, n, per)]
         self.state = "running"
+
+
+    def _weight_images(self, n: int):
+        """The weight buffers queued on the weight DMAs (the emulated DRAM streams each one
+        ceil(n / batch) times); None when a transfer has the wrong size (the board would hang)."""
+        out = {}
+        for name, e in (self.meta.get("dram_weights") or {}).items():
+            ch = self.wdma[name].sendchannel
+            if ch.nbytes != e["bytes_per_pass"]:
+                return None
+            out[name] = bytes(np.asarray(ch.buffer).reshape(-1).view(np.uint8)[: ch.nbytes])
+            self.wimage[name] = out[name]
+            from .offchip import passes
+
+            self.wleft[name] = passes(n, e["batch"]) - 1
+        return out
+
+    def _weight_passes(self):
+        """Passes after the first: the emulated DRAM already streamed them, so each transfer the
+        driver queues completes at once, provided it is the same buffer content."""
+        if self.state != "running":
+            return
+        for name, d in self.wdma.items():
+            ch = d.sendchannel
+            if ch._busy and self.wleft.get(name, 0) > 0:
+                now = bytes(np.asarray(ch.buffer).reshape(-1).view(np.uint8)[: ch.nbytes])
+                if now != self.wimage[name]:
+                    raise EmulationError(f"weight DMA of layer '{name}': a later pass differs from the first "
+                                         "(the driver changed the weight buffer during a run)")
+                ch._complete(ch.nbytes)
+                self.wleft[name] -= 1
 
 
 class EmulatedOverlay:
@@ -287,6 +331,9 @@ class EmulatedOverlay:
         }
         vlnv = {ips["accelerator"]: "xilinx.com:hls:bnn_top:1.0", ips["dma"]: "xilinx.com:ip:axi_dma:7.1",
                 ips["frames_gpio"]: "xilinx.com:ip:axi_gpio:2.0"}
+        for name, e in (device.meta.get("dram_weights") or {}).items():  # weight DMAs (off-chip weights)
+            self._ips[e["ip"]] = device.wdma[name]
+            vlnv[e["ip"]] = "xilinx.com:ip:axi_dma:7.1"
         self.ip_dict = {k: {"fullpath": k, "type": vlnv[k], "phys_addr": 0x4000_0000 + 0x1_0000 * i,
                             "addr_range": 0x1_0000, "state": None} for i, k in enumerate(self._ips)}
 

@@ -23,6 +23,11 @@ def _add_common(p):
     p.add_argument("--top-k", type=int, default=1, help="labels the accelerator returns (default 1)")
     p.add_argument("--no-lut-rom", action="store_true",
                    help="never move weights to LUT ROM (lut_pe) when block RAM binds (the HLS backend ignores lut_pe)")
+    p.add_argument("--offchip", choices=("never", "auto", "always"), default="auto",
+                   help="dense layers may stream their weights from DRAM (docs/offchip-weights.md): auto (when "
+                        "faster or when nothing fits on chip; default), never, always")
+    p.add_argument("--max-batch", type=int, default=None,
+                   help="largest batch of frames an off-chip layer may share one weight read over")
 
 
 def _budget(args):
@@ -47,16 +52,21 @@ def _optimize(args, net):
     if args.board is None and args.lanes is None and args.target_fps is None:
         raise UserError("give --board, --lanes or --target-fps (nothing to optimise against)")
     return optimize(net, args.board, target_fps=args.target_fps, clock_mhz=args.clock_mhz, budget=_budget(args),
-                    top_k=args.top_k, lut_rom=not getattr(args, "no_lut_rom", False))
+                    top_k=args.top_k, lut_rom=not getattr(args, "no_lut_rom", False),
+                    offchip=getattr(args, "offchip", "never"), max_batch=getattr(args, "max_batch", None))
 
 
 def cmd_fold(args):
     net = _net(args.model)
     r = _optimize(args, net)
+    from .offchip import dram_weight_note
+
+    layers = {l.name: l for l in net.layers}
     for name, kind, cyc in r.stage_cycles:
         f = r.folding.get(name)
         print(f"  {name:16s} {kind:8s} {cyc:10,d} cycles" + (f"  PE={f.pe} SIMD={f.simd}" if f else "")
-              + (f" ({f.lut_pe} PEs' weights in LUT ROM)" if f and f.lut_pe else ""))
+              + (f" ({f.lut_pe} PEs' weights in LUT ROM)" if f and f.lut_pe else "")
+              + (dram_weight_note(layers[name], f) if f else ""))
     print(("OK: " if r.feasible else "NOT MET: ") + r.summary())
     if args.output:
         Path(args.output).write_text(fold_mod.to_json(r.folding))

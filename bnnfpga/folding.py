@@ -54,6 +54,10 @@ class LayerFold:
     # opt-in shared datapath (filter repetitions, bnnfpga.filter_share): binary K x K convolutions only;
     # SIMD counts input channels per cycle and a window takes C_in/SIMD * max(K*K, C_out/PE) cycles
     share: bool = False
+    # Off-chip weights (docs/offchip-weights.md): "onchip" (weight ROM) or "dram" (weights
+    # streamed from DRAM, each weight word read once per ``batch`` frames).
+    weights: str = "onchip"
+    batch: int = 1
 
 
 @dataclass
@@ -124,6 +128,7 @@ def check(net: Network, folding: Dict[str, LayerFold]) -> Dict[str, LayerFold]:
         lp = getattr(f, "lut_pe", 0)
         if not isinstance(lp, int) or isinstance(lp, bool) or not 0 <= lp <= f.pe:
             raise FoldingError(f"layer '{layer.name}': lut_pe must be an integer in [0, PE={f.pe}], got {lp!r}")
+        check_offchip(layer, f)
         if layer.out_channels % f.pe:
             raise FoldingError(f"layer '{layer.name}': PE={f.pe} does not divide its {layer.out_channels} output channels")
         base = simd_base(layer)
@@ -181,7 +186,8 @@ def stage_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) ->
             stages.append(StageCycles(f"{layer.name} window", "swg", wcyc,
                                       f"{ishape} windows (stride {layer.stride}) in {g}-lane words -> SIMD={f.simd}"))
         stages.append(StageCycles(layer.name, kind, cyc, f"{ishape}->{oshape} PE={f.pe} SIMD={f.simd}"
-                                  + (" shared filters" if getattr(f, "share", False) else "")))
+                                  + (" shared filters" if getattr(f, "share", False) else "")
+                                  + (f" weights from DRAM, batch {f.batch}" if f.weights == "dram" else "")))
     stages.append(StageCycles("output", "output", net.num_classes + top_k, f"{net.num_classes} scores + {top_k} labels"))
     return stages
 
@@ -215,8 +221,25 @@ def for_target(net: Network, target_cycles: int) -> Dict[str, LayerFold]:
 
 
 # the optional keys of a layer in a folding file, with their types (see LayerFold)
-OPTIONAL_KEYS = {"lut_pe": int, "share": bool}
+OPTIONAL_KEYS = {"lut_pe": int, "share": bool, "weights": str, "batch": int}
 OPTIONAL_TYPES = {int: "an integer", bool: "true or false", str: "a string"}
+WEIGHT_PLACES = ("onchip", "dram")
+
+
+def check_offchip(layer, f: LayerFold) -> None:
+    """The off-chip fields of one layer's folding (weights place, batch size)."""
+    if f.weights not in WEIGHT_PLACES:
+        raise FoldingError(f"layer '{layer.name}': weights must be 'onchip' or 'dram', got {f.weights!r}")
+    if not isinstance(f.batch, int) or isinstance(f.batch, bool) or f.batch < 1:
+        raise FoldingError(f"layer '{layer.name}': batch must be a positive integer, got {f.batch!r}")
+    if f.batch != 1 and f.weights != "dram":
+        raise FoldingError(f"layer '{layer.name}': batch={f.batch} needs weights='dram' (on-chip weights need no batch)")
+    if f.weights == "dram" and getattr(layer, "weight_bits", 1) > 1:
+        raise FoldingError(f"layer '{layer.name}': weights='dram' is for binary weights; this layer has "
+                           f"{layer.weight_bits}-bit weights")
+    if f.weights == "dram" and (f.lut_pe or f.share):
+        raise FoldingError(f"layer '{layer.name}': weights='dram' cannot be combined with "
+                           f"{'lut_pe' if f.lut_pe else 'share'} (both are on-chip weight stores)")
 
 
 def to_json(folding: Dict[str, LayerFold]) -> str:
@@ -231,12 +254,15 @@ def fold_dict(f: LayerFold) -> dict:
         d["lut_pe"] = f.lut_pe
     if f.share:
         d["share"] = True
+    if f.weights != "onchip" or f.batch != 1:
+        d.update(weights=f.weights, batch=f.batch)
     return d
 
 
 def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
-    """Read a folding JSON file: {"layer name": {"pe": P, "simd": S}, ...}; an optional
-    ``"share": true`` selects the shared-filter datapath of a binary convolution."""
+    """Read a folding JSON file: {"layer name": {"pe": P, "simd": S}, ...}; optional per layer:
+    "lut_pe": N (weights of N PEs in LUT ROM), "share": true (shared-filter datapath),
+    "weights": "onchip" | "dram" and "batch": B (docs/offchip-weights.md)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())

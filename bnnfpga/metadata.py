@@ -92,7 +92,18 @@ SCHEMA: dict = {
             "type": "object", "minProperties": 1,
             "additionalProperties": {
                 "type": "object", "additionalProperties": False, "required": ["pe", "simd"],
-                "properties": {"pe": _POS, "simd": _POS},
+                "properties": {"pe": _POS, "simd": _POS, "lut_pe": {"type": "integer", "minimum": 0},
+                               "share": {"type": "boolean"}, "weights": {"enum": ["onchip", "dram"]}, "batch": _POS},
+            },
+        },
+        # layers whose weights stream from DRAM (docs/offchip-weights.md); absent when none
+        "dram_weights": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object", "additionalProperties": False,
+                "required": ["ip", "port", "batch", "bytes_per_pass", "beat_bits"],
+                "properties": {"ip": {"type": "string", "pattern": _NAME}, "port": {"type": "string", "pattern": _NAME},
+                               "batch": _POS, "bytes_per_pass": _POS, "beat_bits": _POS},
             },
         },
         "cycles_per_frame": _POS,
@@ -259,7 +270,7 @@ def make(net, model_bytes: bytes, folding: Dict, *, name: str, board, clock_mhz:
         "output": {"classes": net.num_classes, "top_k": int(top_k), "word_bits": 32,
                    "words_per_frame": net.num_classes + int(top_k), "signed": True},
         "class_names": [str(c) for c in net.classes],
-        "folding": {k: {"pe": v.pe, "simd": v.simd} for k, v in sorted(folding.items())},
+        "folding": {k: fo.fold_dict(v) for k, v in sorted(folding.items())},
         "cycles_per_frame": fo.pipeline_cycles(net, folding, top_k),
         "board": board.name,
         "part": board.part,
@@ -269,6 +280,10 @@ def make(net, model_bytes: bytes, folding: Dict, *, name: str, board, clock_mhz:
         "dma": {"max_transfer_bytes": (1 << DMA_LENGTH_BITS) - 1, "tlast": "run", "gpio_data": GPIO_DATA},
         "files": {"bit": f"{name}.bit", "hwh": f"{name}.hwh", "model": model_file or f"{name}.bnn"},
     }
+    from .offchip import dram_meta
+
+    if dram_meta(net, folding):  # off-chip weights (docs/offchip-weights.md)
+        meta["dram_weights"] = dram_meta(net, folding)
     return validate(meta)
 
 
@@ -276,4 +291,4 @@ def folding_of(meta: dict):
     """The folding recorded in the metadata as {layer: LayerFold}."""
     from .folding import LayerFold
 
-    return {k: LayerFold(v["pe"], v["simd"]) for k, v in meta["folding"].items()}
+    return {k: LayerFold(**v) for k, v in meta["folding"].items()}

@@ -21,20 +21,23 @@ or a target cannot be met, the result says which resource binds and by how much.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import boards as boards_mod
-from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, simd_base, simd_options, stage_cycles)
-from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, infer_shapes
+from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, layer_cycles, simd_base, simd_options,
+                      stage_cycles)
+from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, infer_shapes, weight_bits
 from .resources import Resources, ResourceModel, place_ram, stage_specs
 
 LUT_MARGIN = 0.85
 BRAM_MARGIN = 0.90
 # weights of (LUT, BRAM) in a layer's scalar cost, relative to the budget
 WEIGHTINGS = [(1.0, 1.0), (1.0, 0.25), (0.25, 1.0), (1.0, 0.05), (0.05, 1.0)]
+# with off-chip weights: weights of DRAM bandwidth against LUT and BRAM
+DRAM_WEIGHTS = [1.0, 0.2, 5.0, 0.02]
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Budget:
     lut_total: Optional[int] = None
     bram_total: Optional[int] = None
     dsp: Optional[float] = None  # DSP48 slices (fixed-point weight lanes multiply pixels in DSPs)
+    dram: Optional[float] = None  # DRAM bytes per cycle (off-chip weights + image/score DMA), margin applied
 
     @classmethod
     def for_board(cls, board, lut_margin: float = LUT_MARGIN, bram_margin: float = BRAM_MARGIN,
@@ -62,10 +66,12 @@ class Budget:
             parts.append(f"{self.bram36:,.1f} BRAM36" + (f" ({self.bram36 / self.bram_total:.0%} of {self.bram_total})" if self.bram_total else ""))
         if self.lanes is not None:
             parts.append(f"{self.lanes:,} PE x SIMD lanes")
+        if self.dram is not None:
+            parts.append(f"{self.dram:,.1f} DRAM bytes/cycle")
         return ", ".join(parts) or "unlimited"
 
-    def usage(self, res: Resources, lanes: int) -> Dict[str, Tuple[float, float]]:
-        """{resource: (used, allowed)} for the budgeted resources."""
+    def usage(self, res: Resources, lanes: int, dram: Optional[float] = None) -> Dict[str, Tuple[float, float]]:
+        """{resource: (used, allowed)} for the budgeted resources (``dram``: DRAM bytes per cycle used)."""
         out = {}
         if self.lut is not None:
             out["LUT"] = (res.lut, self.lut)
@@ -75,15 +81,17 @@ class Budget:
             out["lanes"] = (float(lanes), float(self.lanes))
         if self.dsp is not None and res.dsp > 0:  # only designs that use DSPs (fixed-point weights)
             out["DSP"] = (res.dsp, self.dsp)
+        if self.dram is not None and dram is not None:
+            out["DRAM"] = (float(dram), float(self.dram))
         return out
 
-    def fits(self, res: Resources, lanes: int) -> bool:
-        return all(u <= a + 1e-9 for u, a in self.usage(res, lanes).values())
+    def fits(self, res: Resources, lanes: int, dram: Optional[float] = None) -> bool:
+        return all(u <= a + 1e-9 for u, a in self.usage(res, lanes, dram).values())
 
-    def binding(self, res: Resources, lanes: int) -> Tuple[Optional[str], float]:
+    def binding(self, res: Resources, lanes: int, dram: Optional[float] = None) -> Tuple[Optional[str], float]:
         """The most over-used resource and its use/allowed ratio (None if unbudgeted)."""
         best = (None, 0.0)
-        for name, (u, a) in self.usage(res, lanes).items():
+        for name, (u, a) in self.usage(res, lanes, dram).items():
             r = u / a if a > 0 else math.inf
             if r > best[1]:
                 best = (name, r)
@@ -104,6 +112,17 @@ class FoldResult:
     message: str = ""
     target_fps: Optional[float] = None
     stage_cycles: List[Tuple[str, str, int]] = field(default_factory=list)
+    dram_bytes_per_frame: float = 0.0  # off-chip weights read per frame (bnnfpga.offchip)
+    io_bytes_per_frame: float = 0.0  # image and score DMA traffic per frame
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """DRAM traffic per cycle at the pipeline's pace: off-chip weights plus image/scores."""
+        return (self.dram_bytes_per_frame + self.io_bytes_per_frame) / self.cycles
+
+    @property
+    def dram_gbytes_per_s(self) -> float:
+        return self.dram_bytes_per_cycle * self.clock_mhz * 1e6 / 1e9
 
     @property
     def frames_per_second(self) -> float:
@@ -120,10 +139,19 @@ class FoldResult:
         return self.latency_cycles / self.clock_mhz
 
     def summary(self) -> str:
+        dram = ""
+        if self.dram_bytes_per_frame or self.budget.dram is not None:
+            dram = (f", DRAM {self.dram_bytes_per_frame:,.0f} weight bytes/frame, {self.dram_bytes_per_cycle:,.2f} "
+                    f"bytes/cycle ({self.dram_gbytes_per_s:,.2f} GB/s)")
         return (f"{self.cycles:,} cycles/frame ({self.bottleneck}), {self.frames_per_second:,.0f} frames/s at "
                 f"{self.clock_mhz:g} MHz; LUT {self.resources.lut:,.0f}, BRAM36 {self.resources.bram36:,.1f}, "
-                f"FF {self.resources.ff:,.0f}, lanes {self.lanes:,}; budget {self.budget.describe()}"
+                f"FF {self.resources.ff:,.0f}, lanes {self.lanes:,}{dram}; budget {self.budget.describe()}"
                 + (f"; {self.message}" if self.message else ""))
+
+    @property
+    def dram_use(self) -> Optional[float]:
+        """DRAM bytes per cycle as the budget counts it (None when DRAM is not budgeted)."""
+        return self.dram_bytes_per_cycle if self.budget.dram is not None else None
 
 
 def lanes_of(folding: Dict[str, LayerFold]) -> int:
@@ -136,6 +164,7 @@ class _Cand:
     cycles: int
     res: Resources
     lanes: int
+    dram: float = 0.0  # DRAM weight bytes per frame
 
 
 def _lut_pe_options(pe: int) -> List[int]:
@@ -143,7 +172,8 @@ def _lut_pe_options(pe: int) -> List[int]:
     return sorted({max(1, -(-pe * k // 8)) for k in range(1, 9)})
 
 
-def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: bool = False) -> Dict[str, List[_Cand]]:
+def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: bool = False, offchip: str = "never",
+                      max_batch: Optional[int] = None) -> Dict[str, List[_Cand]]:
     """Every legal folding of every compute layer with its cycles and the resources of its
     MVTU, window generator and input FIFO (converters depend on neighbours: left to the
     exact pipeline estimate).  ``lut_rom``: also the variants that move the weights of some
@@ -166,40 +196,78 @@ def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: b
                     fr, _ = model.fifo(s.in_w, s.fifo_depth)
                     res = res + r + fr
                 cyc = fold_cycles(net, layer, f)
-                cands.append(_Cand(f, cyc, res, pe * simd))
-                mv = specs[-1]
-                if lut_rom and any(m.kind == "bram" for m in model.mvtu(mv.params)[1][:1]):
-                    base = res + model.mvtu(mv.params)[0].scaled(-1)
-                    for lp in _lut_pe_options(pe):
-                        fl = LayerFold(pe, simd, lp)
-                        r, _ = model.mvtu({**mv.params, "LUTPE": lp})
-                        cands.append(_Cand(fl, cyc, base + r, pe * simd))
+                if offchip != "always" or not isinstance(layer, Dense) or weight_bits(layer) > 1:
+                    cands.append(_Cand(f, cyc, res, pe * simd))
+                    mv = specs[-1]
+                    if lut_rom and weight_bits(layer) == 1 and any(m.kind == "bram" for m in model.mvtu(mv.params)[1][:1]):
+                        base = res + model.mvtu(mv.params)[0].scaled(-1)
+                        for lp in _lut_pe_options(pe):
+                            fl = LayerFold(pe, simd, lp)
+                            r, _ = model.mvtu({**mv.params, "LUTPE": lp})
+                            cands.append(_Cand(fl, cyc, base + r, pe * simd))
+                if offchip != "never" and isinstance(layer, Dense) and weight_bits(layer) == 1:
+                    cands.extend(_dram_candidates(net, model, layer, f, specs, res, max_batch))
         out[layer.name] = cands
     return out
 
 
-def _pick(cands: Sequence[_Cand], T: int, w: Tuple[float, float], budget: Budget) -> Optional[_Cand]:
+def _dram_candidates(net, model, layer, f: LayerFold, specs, onchip: Resources,
+                     max_batch: Optional[int] = None) -> List[_Cand]:
+    """The same (PE, SIMD) with the weights in DRAM, for every batch size tried."""
+    from .offchip import BATCHES, dram_bytes_per_frame, dram_params
+
+    mv = [s for s in specs if s.kind == "dense"][0]
+    mres, _ = model.stage(mv)
+    out = []
+    batches = BATCHES if max_batch is None else sorted({b for b in BATCHES if b <= max_batch} | {max_batch})
+    for b in batches:
+        fd = LayerFold(f.pe, f.simd, weights="dram", batch=b)
+        dres, _ = model.stage(type(mv)(mv.kind, mv.name, mv.layer, {**mv.params, **dram_params(fd)}, mv.in_w,
+                                       mv.fifo_depth))
+        res = onchip + dres + mres.scaled(-1.0)
+        out.append(_Cand(fd, layer_cycles(net, layer, fd), res, f.pe * f.simd, dram_bytes_per_frame(layer, fd)))
+    return out
+
+
+def _pick(cands: Sequence[_Cand], T: int, w: Tuple[float, ...], budget: Budget) -> Optional[_Cand]:
     lut_n = budget.lut or 50000.0
     bram_n = budget.bram36 or 130.0
     best = None
     for c in cands:
         if c.cycles > T:
             continue
+        # DRAM bytes per cycle at pace T, against the DRAM budget (third weight, when given)
+        dram = (w[2] if len(w) > 2 else 1.0) * c.dram / T / budget.dram if budget.dram else 0.0
         if budget.lut is None and budget.bram36 is None:
-            key = (c.lanes, c.res.lut / lut_n + c.res.bram36 / bram_n, c.cycles)
+            key = (c.lanes, c.res.lut / lut_n + c.res.bram36 / bram_n + dram, c.cycles)
         else:
-            key = (w[0] * c.res.lut / lut_n + w[1] * c.res.bram36 / bram_n + 1e-9 * c.lanes, c.cycles, c.fold.simd)
+            key = (w[0] * c.res.lut / lut_n + w[1] * c.res.bram36 / bram_n + dram + 1e-9 * c.lanes, c.cycles,
+                   c.fold.simd, c.fold.batch)
         if best is None or key < best[0]:
             best = (key, c)
     return None if best is None else best[1]
 
 
 class _Search:
-    def __init__(self, net, model, budget, top_k, lut_rom=True):
+    def __init__(self, net, model, budget, top_k, lut_rom=True, offchip: str = "never", max_batch: Optional[int] = None):
         self.net, self.model, self.budget, self.top_k = net, model, budget, top_k
-        self.cands = _layer_candidates(net, model, top_k, lut_rom=lut_rom and budget.bram36 is not None)
+        self.cands = _layer_candidates(net, model, top_k, lut_rom and budget.bram36 is not None, offchip, max_batch)
         self.weightings = WEIGHTINGS if (budget.lut is not None or budget.bram36 is not None) else [(1.0, 0.0)]
+        if offchip != "never" and budget.dram:
+            self.weightings = [w + (d,) for w in self.weightings for d in DRAM_WEIGHTS]
         self.cache = {}
+        from .offchip import io_bytes_per_frame
+
+        self.io = io_bytes_per_frame(net, top_k)
+
+    def dram_use(self, f, cycles: Optional[int] = None) -> Optional[float]:
+        """DRAM bytes per cycle of a folding at its own pace (None when DRAM is not budgeted)."""
+        if self.budget.dram is None:
+            return None
+        from .offchip import network_dram_bytes_per_frame
+
+        cycles = cycles or max(s.cycles for s in stage_cycles(self.net, f, self.top_k))
+        return (network_dram_bytes_per_frame(self.net, f) + self.io) / cycles
 
     def foldings_for(self, T: int):
         """Candidate pipelines for T: [(folding, resources, lanes)] (one per weighting)."""
@@ -216,16 +284,16 @@ class _Search:
                 f[name] = c.fold
             if f is None:
                 continue
-            key = tuple(sorted((k, v.pe, v.simd, v.lut_pe) for k, v in f.items()))
+            key = tuple(sorted((k, v.pe, v.simd, v.lut_pe, v.weights, v.batch) for k, v in f.items()))
             if key in seen:
                 continue
             seen.add(key)
             res = self.model.total(self.net, f, self.top_k)
-            outs.append((f, res, lanes_of(f)))
+            outs.append((f, res, lanes_of(f), self.dram_use(f)))
         self.cache[T] = outs
         return outs
 
-    def _repair(self, f, res, lanes):
+    def _repair(self, f, res, lanes, dram=None):
         """BRAM over, LUT not: move the weights of more PEs to LUT ROM (``lut_pe``), each step the
         one that frees the most block RAM per LUT, until the BRAM fits or the LUTs run out."""
         b = self.budget
@@ -249,26 +317,27 @@ class _Search:
                 break
             f[best[1]] = best[2]
             res = self.model.total(self.net, f, self.top_k)
-        return f, res, lanes
+        return f, res, lanes, self.dram_use(f)
 
     def best_for(self, T: int):
         """(folding, res, lanes, fits): the cheapest pipeline for T that fits, else the least over budget."""
         opts = self.foldings_for(T)
         if not opts:
             return None
-        if self.budget.bram36 is not None and not any(self.budget.fits(o[1], o[2]) for o in opts):
+        if self.budget.bram36 is not None and not any(self.budget.fits(o[1], o[2], o[3]) for o in opts):
             opts = opts + [self._repair(*o) for o in opts
                            if o[1].bram36 > self.budget.bram36 and (self.budget.lut is None or o[1].lut <= self.budget.lut)]
-        fitting = [o for o in opts if self.budget.fits(o[1], o[2])]
+        fitting = [o for o in opts if self.budget.fits(o[1], o[2], o[3])]
         pool = fitting or opts
         lut_n = self.budget.lut or 50000.0
         bram_n = self.budget.bram36 or 130.0
 
         def key(o):
             if not fitting:
-                return self.budget.binding(o[1], o[2])[1]
-            return o[1].lut / lut_n + o[1].bram36 / bram_n + (o[2] / self.budget.lanes if self.budget.lanes else 0)
-        f, res, lanes = min(pool, key=key)
+                return self.budget.binding(o[1], o[2], o[3])[1]
+            return (o[1].lut / lut_n + o[1].bram36 / bram_n + (o[2] / self.budget.lanes if self.budget.lanes else 0)
+                    + (o[3] / self.budget.dram if o[3] is not None and self.budget.dram else 0))
+        f, res, lanes, _ = min(pool, key=key)
         return f, res, lanes, bool(fitting)
 
 
@@ -281,31 +350,51 @@ def _floor_cycles(net: Network, top_k: int) -> Tuple[int, str]:
 
 
 def _result(net, model, budget, clock, top_k, f, res, lanes, feasible, binding=None, message="", target_fps=None):
+    from .offchip import io_bytes_per_frame, network_dram_bytes_per_frame
+
     st = stage_cycles(net, f, top_k)
     slow = max(st, key=lambda s: s.cycles)
     return FoldResult(folding=f, cycles=slow.cycles, bottleneck=slow.name, resources=res, lanes=lanes, clock_mhz=clock,
                       budget=budget, feasible=feasible, binding=binding, message=message, target_fps=target_fps,
-                      stage_cycles=[(s.name, s.kind, s.cycles) for s in st])
+                      stage_cycles=[(s.name, s.kind, s.cycles) for s in st],
+                      dram_bytes_per_frame=network_dram_bytes_per_frame(net, f),
+                      io_bytes_per_frame=float(io_bytes_per_frame(net, top_k)))
 
 
-def _over_message(budget: Budget, res: Resources, lanes: int, what: str) -> Tuple[str, str]:
+def _over_message(budget: Budget, res: Resources, lanes: int, what: str, dram: Optional[float] = None) -> Tuple[str, str]:
     parts = []
-    worst, _ = budget.binding(res, lanes)
-    for name, (u, a) in budget.usage(res, lanes).items():
+    worst, _ = budget.binding(res, lanes, dram)
+    for name, (u, a) in budget.usage(res, lanes, dram).items():
         if u > a + 1e-9:
-            parts.append(f"{name} needs {u:,.0f} of {a:,.0f} allowed ({u / a - 1:.0%} over)")
+            if name == "DRAM":
+                parts.append(f"DRAM needs {u:,.1f} of {a:,.1f} bytes/cycle allowed ({u / a - 1:.0%} over)")
+            else:
+                parts.append(f"{name} needs {u:,.0f} of {a:,.0f} allowed ({u / a - 1:.0%} over)")
     return worst, f"{what}: " + "; ".join(parts) if parts else what
 
 
 def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, clock_mhz: Optional[float] = None,
              budget: Optional[Budget] = None, lanes: Optional[int] = None, lut_margin: float = LUT_MARGIN,
              bram_margin: float = BRAM_MARGIN, model: Optional[ResourceModel] = None, top_k: int = 1,
-             lut_rom: bool = True) -> FoldResult:
+             lut_rom: bool = True, offchip: str = "never", dram_margin: Optional[float] = None,
+             max_batch: Optional[int] = None) -> FoldResult:
     """Choose a folding.  ``board`` (name or Board) sets the LUT/BRAM budget (with margins)
     and the clock; ``lanes`` caps the total PE*SIMD; ``target_fps`` asks for the
     cheapest folding meeting that rate instead of the fastest that fits.  ``lut_rom``:
     when block RAM binds, weights of some PEs may move to LUT ROM (``LayerFold.lut_pe``,
-    honoured by the RTL backend)."""
+    honoured by the RTL backend).
+
+    ``offchip`` (docs/offchip-weights.md): "never" (every weight on chip, the default),
+    "auto" (a dense layer may stream its weights from DRAM, with a batch size; chosen
+    only when that is faster, or when nothing fits on chip) or "always" (every dense
+    layer off chip).  With a board, DRAM bandwidth is then budgeted too: the share
+    ``dram_margin`` of the board's nominal peak (bnnfpga.offchip.board_dram_bytes_per_cycle).
+    ``max_batch`` caps the batch size of off-chip layers (latency: a batch of B frames
+    waits for its B-th frame)."""
+    from .offchip import DRAM_MARGIN, board_dram_bytes_per_cycle
+
+    if offchip not in ("never", "auto", "always"):
+        raise FoldingError(f"offchip must be 'never', 'auto' or 'always', got {offchip!r}")
     net.validate()
     if net.is_graph:  # shortcut networks: bnnfpga.graph_optimizer
         from .graph_optimizer import optimize_graph
@@ -319,7 +408,30 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
     clock = float(clock_mhz or (b.default_clock_mhz if b is not None else 100.0))
     if clock <= 0:
         raise FoldingError(f"clock must be positive, got {clock_mhz} MHz")
-    search = _Search(net, model, budget, top_k, lut_rom)
+    if offchip != "never" and b is not None and budget.dram is None:  # a copy: the caller's budget stays as given
+        budget = replace(budget, dram=board_dram_bytes_per_cycle(b, clock, DRAM_MARGIN if dram_margin is None
+                                                                  else dram_margin))
+    if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
+        raise FoldingError(f"max_batch must be a positive integer, got {max_batch!r}")
+    if offchip != "auto":
+        return _optimize(net, b, target_fps, clock, budget, model, top_k, offchip, max_batch, lut_rom)
+    on = _optimize(net, b, target_fps, clock, budget, model, top_k, "never", None, lut_rom)
+    off = _optimize(net, b, target_fps, clock, budget, model, top_k, "auto", max_batch, lut_rom)
+    if not off.feasible:
+        return on
+    if not on.feasible or off.cycles < on.cycles or (target_fps is not None and _cheaper(off, on, budget)):
+        return off
+    return on
+
+
+def _cheaper(a: FoldResult, b: FoldResult, budget: Budget) -> bool:
+    def cost(r):
+        return budget.binding(r.resources, r.lanes, r.dram_use)[1]
+    return cost(a) < cost(b) - 1e-9
+
+
+def _optimize(net, b, target_fps, clock, budget, model, top_k, offchip, max_batch=None, lut_rom=True) -> FoldResult:
+    search = _Search(net, model, budget, top_k, lut_rom, offchip, max_batch)
     floor, floor_stage = _floor_cycles(net, top_k)
     for name, cands in search.cands.items():  # a layer's fully parallel folding
         fastest = min(c.cycles for c in cands)
@@ -344,8 +456,9 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
         if fits:
             return _result(net, model, budget, clock, top_k, f, res, ln, True, target_fps=target_fps,
                            message=f"meets {target_fps:,.0f} frames/s (<= {T:,} cycles/frame) with the fewest resources found")
-        worst, msg = _over_message(budget, res, ln, f"{target_fps:,.0f} frames/s does not fit the budget")
-        fastest = (optimize(net, b, clock_mhz=clock, budget=budget, model=model, top_k=top_k, lut_rom=lut_rom)
+        worst, msg = _over_message(budget, res, ln, f"{target_fps:,.0f} frames/s does not fit the budget",
+                                   search.dram_use(f))
+        fastest = (_optimize(net, b, None, clock, budget, model, top_k, offchip, max_batch, lut_rom)
                    if b is not None or budget.lanes else None)
         if fastest is not None and fastest.feasible:
             msg += f"; the fastest folding that fits reaches {fastest.frames_per_second:,.0f} frames/s"
@@ -355,7 +468,8 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
     # fastest that fits: bisection over reachable cycle counts (feasibility grows with T)
     top = search.best_for(slowest)
     if not top[3]:
-        worst, msg = _over_message(budget, top[1], top[2], "even the smallest folding does not fit")
+        worst, msg = _over_message(budget, top[1], top[2], "even the smallest folding does not fit",
+                                   search.dram_use(top[0]))
         return _result(net, model, budget, clock, top_k, top[0], top[1], top[2], False, binding=worst, message=msg)
     lo, hi = 0, len(all_T) - 1  # all_T[hi] feasible
     while lo < hi:
@@ -370,7 +484,7 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
     if hi > 0:
         nf, nres, nln, _ = search.best_for(all_T[hi - 1])
         binding, msg = _over_message(budget, nres, nln, f"the next faster folding ({all_T[hi - 1]:,} cycles/frame) "
-                                                       f"does not fit")
+                                                       f"does not fit", search.dram_use(nf))
         message = f"{binding} binds: " + msg
     else:
         message = f"stage '{floor_stage}' sets the pace ({floor:,} cycles whatever the folding)"
@@ -454,8 +568,18 @@ def evaluate(net: Network, folding: Dict[str, LayerFold], board=None, *, clock_m
     clock = float(clock_mhz or (b.default_clock_mhz if b is not None else 100.0))
     res = model.total(net, folding, top_k)
     ln = lanes_of(folding)
-    fits = budget.fits(res, ln)
+    from .offchip import board_dram_bytes_per_cycle, dram_layers
+
+    if dram_layers(net, folding) and b is not None and budget.dram is None:  # off-chip weights: budget DRAM too
+        budget = replace(budget, dram=board_dram_bytes_per_cycle(b, clock))
+    dram = None
+    if budget.dram is not None:
+        from .offchip import io_bytes_per_frame, network_dram_bytes_per_frame
+
+        dram = ((network_dram_bytes_per_frame(net, folding) + io_bytes_per_frame(net, top_k))
+                / max(s.cycles for s in stage_cycles(net, folding, top_k)))
+    fits = budget.fits(res, ln, dram)
     binding, msg = (None, "given folding")
     if not fits:
-        binding, msg = _over_message(budget, res, ln, "the given folding does not fit")
+        binding, msg = _over_message(budget, res, ln, "the given folding does not fit", dram)
     return _result(net, model, budget, clock, top_k, dict(folding), res, ln, fits, binding=binding, message=msg)

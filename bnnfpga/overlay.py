@@ -181,7 +181,8 @@ def unpack_words(words: np.ndarray, classes: int, top_k: int):
 class HwDriver:
     """Drives one overlay through a pynq-like module (real pynq or bnnfpga.emulated_board)."""
 
-    def __init__(self, pynq, bitfile: str, meta: dict, timeout_s: float = 5.0, max_frames_per_run: int = 4096):
+    def __init__(self, pynq, bitfile: str, meta: dict, timeout_s: float = 5.0, max_frames_per_run: int = 4096,
+                 net=None):
         self.pynq, self.meta, self.timeout_s = pynq, meta, float(timeout_s)
         self.ol = pynq.Overlay(str(bitfile))
         names = meta["ips"]
@@ -198,21 +199,32 @@ class HwDriver:
         lim = meta["dma"]["max_transfer_bytes"]
         self.max_frames = max(1, min(max_frames_per_run, lim // (8 * self.in_beats), lim // (4 * self.out_words)))
         self._bufs = None
+        from .overlay_dram import DramWeights  # weights in DRAM (docs/offchip-weights.md); empty when none
+
+        for e in (meta.get("dram_weights") or {}).values():
+            if e["ip"] not in have:
+                raise OverlayError(f"{bitfile}: the overlay has no IP '{e['ip']}' (weight DMA); it has: {', '.join(sorted(have))}")
+        self.dram = DramWeights(pynq, self.ol, meta, net)
 
     def _buffers(self, n: int):
         if self._bufs is None or self._bufs[0].shape[0] < n:
-            self.close()
+            self._free_io()
             cap = min(self.max_frames, max(n, 16))
             self._bufs = (self.pynq.allocate(shape=(cap, self.in_beats), dtype=np.uint64),
                           self.pynq.allocate(shape=(cap, self.out_words), dtype=np.uint32))
         return self._bufs
 
-    def close(self):
+    def _free_io(self):
         if self._bufs is not None:
             for b in self._bufs:
                 if hasattr(b, "freebuffer"):
                     b.freebuffer()
             self._bufs = None
+
+    def close(self):
+        self._free_io()
+        if getattr(self, "dram", None):
+            self.dram.close()
 
     def run(self, beats: np.ndarray) -> np.ndarray:
         """uint64 (N, beats) -> uint32 (N, words), in runs of at most max_frames frames."""
@@ -236,21 +248,29 @@ class HwDriver:
         self.gpio.write(self.meta["dma"]["gpio_data"], n)  # bnn_tlast_run: one S2MM packet for the run
         _transfer(self.dma.recvchannel, obuf, n, self.out_words * 4)
         _transfer(self.dma.sendchannel, ibuf, n, self.in_beats * 8)
+        if self.dram:
+            self.dram.start(n)  # first weight pass of every off-chip layer
         self.acc.write(self.reg["ap_ctrl"], md.AP_START)
         deadline = time.monotonic() + self.timeout_s
         while True:
+            if self.dram:
+                self.dram.service()  # next weight passes as the channels free up
             ctrl = self.acc.read(self.reg["ap_ctrl"])
             if ctrl & md.AP_DONE:
                 break
             if time.monotonic() > deadline:
                 raise AcceleratorTimeout(f"accelerator stalled: no ap_done {self.timeout_s:g} s after starting "
                                          f"{n} frames (AP_CTRL={ctrl:#x}, DMA send idle={_idle(self.dma.sendchannel)}, "
-                                         f"receive idle={_idle(self.dma.recvchannel)})")
+                                         f"receive idle={_idle(self.dma.recvchannel)}"
+                                         + (f", weight passes not sent: {self.dram.pending()}" if self.dram and
+                                            self.dram.pending() else "") + ")")
         for ch in (self.dma.sendchannel, self.dma.recvchannel):
             while _idle(ch) is False:
                 if time.monotonic() > deadline:
                     raise AcceleratorTimeout(f"DMA channel did not go idle within {self.timeout_s:g} s after ap_done")
             ch.wait()
+        if self.dram:
+            self.dram.finish()
         if hasattr(obuf, "invalidate"):
             obuf.invalidate()
         return np.array(obuf[:n], dtype=np.uint32)
@@ -333,8 +353,8 @@ class Classifier:
                     raise OverlayError(str(e)) from None
         if self.meta is None:
             self.meta = self._meta_for(self.net, folding, top_k)
-        if self.net is None and runtime != "hw":
-            self.net = self._load_model()
+        if self.net is None and (runtime != "hw" or self.meta.get("dram_weights")):
+            self.net = self._load_model()  # (hw: the driver fills the DRAM weight buffers from it)
         m = self.meta
         self.shape = (m["input"]["height"], m["input"]["width"], m["input"]["channels"])
         self.classes = m["class_names"] or [str(i) for i in range(m["output"]["classes"])]
@@ -356,14 +376,14 @@ class Classifier:
                 except ImportError:
                     raise OverlayError("runtime 'hw' needs the pynq package (run on a PYNQ board), "
                                        "or pass pynq=bnnfpga.emulated_board") from None
-            self._driver = HwDriver(pynq, str(bit), m, timeout_s if timeout_s is not None else 5.0)
+            self._driver = HwDriver(pynq, str(bit), m, timeout_s if timeout_s is not None else 5.0, net=self.net)
         elif runtime == "sim":
             from .emulated_board import EmulatedPynq
 
             emu = pynq if pynq is not None else EmulatedPynq(net=self.net, folding=md.folding_of(m), meta=m,
                                                               build_root=build_root)
             t = timeout_s if timeout_s is not None else 600.0
-            self._driver = HwDriver(emu, str((self.folder or Path(".")) / m["files"]["bit"]), m, t)
+            self._driver = HwDriver(emu, str((self.folder or Path(".")) / m["files"]["bit"]), m, t, net=self.net)
         else:
             from .golden import GoldenModel
 

@@ -36,6 +36,8 @@ class Row:
     weight_bits: int
     res: Resources
     share: float  # cycles / bottleneck cycles
+    weights: str = ""  # "dram B=8" for an off-chip layer (docs/offchip-weights.md)
+    dram_bytes: float = 0.0  # DRAM weight bytes per frame
 
 
 def rows(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1) -> List[Row]:
@@ -54,6 +56,10 @@ def rows(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1)
                 shape += f" (k{layer.kernel} {layer.padding})"
             out.append(Row(name, kind, shape, f.pe if f else None, f.simd if f else None, cyc, wb,
                            per_layer.get(name, Resources()), cyc / result.cycles))
+            if f is not None and f.weights == "dram":
+                from .offchip import dram_bytes_per_frame
+
+                out[-1].weights, out[-1].dram_bytes = f"dram B={f.batch}", dram_bytes_per_frame(layer, f)
         else:
             out.append(Row(name, kind, "", None, None, cyc, 0,
                            per_layer.get("", Resources()) if name == "input" else Resources(), cyc / result.cycles))
@@ -84,12 +90,15 @@ def _repetition_text(net: Network, folding: Dict[str, LayerFold]) -> List[str]:
 
 def text_table(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1) -> str:
     rs = rows(net, result, model, top_k)
+    offchip = any(r.weights for r in rs)
     head = (f"{'stage':14s} {'kind':8s} {'shape':36s} {'PE':>5s} {'SIMD':>5s} {'cycles/frame':>12s} "
-            f"{'weight bits':>11s} {'LUT':>8s} {'BRAM36':>7s} {'share':>6s}")
+            f"{'weight bits':>11s} {'LUT':>8s} {'BRAM36':>7s} {'share':>6s}"
+            + (f" {'weights':>11s} {'DRAM B/frame':>12s}" if offchip else ""))
     lines = [f"network '{net.name}': {len(net.compute_layers())} compute layers", head, "-" * len(head)]
     for r in rs:
         lines.append(f"{r.name[:14]:14s} {r.kind:8s} {r.shape[:36]:36s} {r.pe if r.pe else '':>5} {r.simd if r.simd else '':>5} "
                      f"{r.cycles:12,d} {r.weight_bits:11,d} {r.res.lut:8,.0f} {r.res.bram36:7.1f} {r.share:6.1%}"
+                     + (f" {r.weights or ('onchip' if r.pe else ''):>11s} {r.dram_bytes:12,.0f}" if offchip else "")
                      + ("  <- bottleneck" if r.cycles == result.cycles else ""))
     tot = result.resources
     lines.append("-" * len(head))
@@ -97,8 +106,12 @@ def text_table(net: Network, result: FoldResult, model: ResourceModel, top_k: in
                  f"(LUT RAM {tot.lutram:,.0f}), PE x SIMD lanes {result.lanes:,}")
     lines.append(f"cycles per frame {result.cycles:,} (stage '{result.bottleneck}'): {result.frames_per_second:,.0f} frames/s "
                  f"at {result.clock_mhz:g} MHz; latency <= {result.latency_cycles:,} cycles ({result.latency_us:,.1f} us)")
+    if offchip or result.budget.dram is not None:
+        lines.append(f"DRAM: {result.dram_bytes_per_frame:,.0f} weight bytes/frame + {result.io_bytes_per_frame:,.0f} "
+                     f"image/score bytes/frame = {result.dram_bytes_per_cycle:,.2f} bytes/cycle "
+                     f"({result.dram_gbytes_per_s:,.2f} GB/s at {result.frames_per_second:,.0f} frames/s)")
     lines.append(f"budget: {result.budget.describe()}; {'fits' if result.feasible else 'DOES NOT FIT'}")
-    for name, (u, a) in result.budget.usage(tot, result.lanes).items():
+    for name, (u, a) in result.budget.usage(tot, result.lanes, result.dram_use).items():
         lines.append(f"  {name}: {u:,.1f} of {a:,.1f} allowed ({u / a:.0%})")
     if result.message:
         lines.append(result.message)
@@ -147,7 +160,7 @@ def plots(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1
     fig.legend(loc="upper right")
     out["Resources per layer"] = _png(fig)
 
-    usage = result.budget.usage(result.resources, result.lanes)
+    usage = result.budget.usage(result.resources, result.lanes, result.dram_use)
     if usage:
         fig, ax = plt.subplots(figsize=(6, 2.4))
         labels = list(usage)
@@ -168,12 +181,18 @@ def html_page(net: Network, result: FoldResult, model: ResourceModel, top_k: int
         cls = ' class="bottleneck"' if r.cycles == result.cycles else ""
         cells.append(f"<tr{cls}><td>{e(r.name)}</td><td>{e(r.kind)}</td><td>{e(r.shape)}</td><td>{r.pe or ''}</td>"
                      f"<td>{r.simd or ''}</td><td>{r.cycles:,}</td><td>{r.weight_bits:,}</td><td>{r.res.lut:,.0f}</td>"
-                     f"<td>{r.res.bram36:.1f}</td><td>{r.share:.1%}</td></tr>")
+                     f"<td>{r.res.bram36:.1f}</td><td>{r.share:.1%}</td>"
+                     + (f"<td>{e(r.weights or ('onchip' if r.pe else ''))}</td><td>{r.dram_bytes:,.0f}</td>"
+                        if any(x.weights for x in rs) else "") + "</tr>")
     imgs = "".join(f'<figure><img alt="{e(t)}" src="data:image/png;base64,{base64.b64encode(p).decode()}">'
                    f"<figcaption>{e(t)}</figcaption></figure>\n" for t, p in plots(net, result, model, top_k).items())
     tot = result.resources
     usage = "".join(f"<li>{e(n)}: {u:,.1f} of {a:,.1f} allowed ({u / a:.0%})</li>"
-                    for n, (u, a) in result.budget.usage(tot, result.lanes).items())
+                    for n, (u, a) in result.budget.usage(tot, result.lanes, result.dram_use).items())
+    if any(r.weights for r in rs) or result.budget.dram is not None:
+        usage += (f"<li>DRAM traffic: {result.dram_bytes_per_frame:,.0f} weight bytes/frame + "
+                  f"{result.io_bytes_per_frame:,.0f} image/score bytes/frame = {result.dram_bytes_per_cycle:,.2f} "
+                  f"bytes/cycle ({result.dram_gbytes_per_s:,.2f} GB/s)</li>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>bnnfpga folding report: {e(net.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:70em}} table{{border-collapse:collapse}}
@@ -190,7 +209,7 @@ tr.bottleneck{{background:#fde2e2}} figure{{display:inline-block;margin:1em}} .b
 <ul>{usage}</ul>
 <p>{e(result.message)}</p>
 <table><tr><th>stage</th><th>kind</th><th>shape</th><th>PE</th><th>SIMD</th><th>cycles/frame</th><th>weight bits</th>
-<th>LUT</th><th>BRAM36</th><th>share of bottleneck</th></tr>
+<th>LUT</th><th>BRAM36</th><th>share of bottleneck</th>{'<th>weights</th><th>DRAM bytes/frame</th>' if any(r.weights for r in rs) else ''}</tr>
 {''.join(cells)}
 </table>
 {_repetition_html(net, result.folding)}

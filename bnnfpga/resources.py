@@ -38,6 +38,7 @@ import numpy as np
 
 from .folding import LayerFold, check, swg_lanes
 from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, weight_bits
+from .offchip import dram_mvtu_resources, dram_params
 from .rtl.backend import _clog2, signed_bits  # the RTL generator's own width rules
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "resource_calibration.json"
@@ -247,6 +248,7 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
             continue
         f = folding[layer.name]
         p = mvtu_params(net, layer, f)
+        p.update(dram_params(f))  # off-chip weights (bnnfpga.offchip): no weight ROM
         g = swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
         convert(g, layer.name)
         if isinstance(layer, Conv2D):
@@ -399,6 +401,8 @@ class ResourceModel:
         return Resources(lut=lut, ff=ff, bram36=sum(m.bram36 for m in mems), lutram=lutram)
 
     def mvtu(self, p: Dict[str, int]) -> Tuple[Resources, List[MemoryMap]]:
+        if p.get("DRAM"):
+            return dram_mvtu_resources(self, p)
         if p.get("WB", 1) > 1:
             from .fixed_weights import mvtu_fw_estimate
 

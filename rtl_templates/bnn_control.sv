@@ -38,6 +38,8 @@ module bnn_control #(
     output logic [31:0] param_mem,
     output logic [31:0] param_index,
     output logic [63:0] param_value,
+    output logic        run_start,  // a classification run starts (off-chip weight layers count its frames)
+    output logic [31:0] run_frames, // its num_frames
     input  logic        in_beat,   // an input beat entered
     input  logic        out_word   // an output word was accepted downstream
 );
@@ -89,6 +91,8 @@ module bnn_control #(
     assign param_index = target_index;
     assign param_value = {value_hi, value_lo};
     assign interrupt = gie && |(isr & ier);
+    assign run_start  = start_run && !do_init[0];
+    assign run_frames = num_frames;
 
     always_ff @(posedge clk) begin
         if (!rst_n) begin

@@ -28,6 +28,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, Timer
 from cocotb.utils import get_sim_time, get_time_from_sim_steps
+import bnn_dram
 from cocotbext.axi import (AxiLiteBus, AxiLiteMaster, AxiStreamBus, AxiStreamFrame, AxiStreamSink,
                            AxiStreamSource)
 
@@ -105,6 +106,7 @@ async def run_job(dut):
                          reset_active_level=False)
     for obj in (src, sink, axil.write_if, axil.read_if):
         obj.log.setLevel("WARNING")
+    dram = bnn_dram.ports(dut, job, cfg, random.Random(cfg["seed"] + 7))  # off-chip weights (none usually)
     await ClockCycles(dut.ap_clk, 4)
     await _reset(dut)
 
@@ -120,6 +122,7 @@ async def run_job(dut):
     if cfg["reset_test"]:
         k = min(int(cfg["reset_frames"]), nframes)
         await axil.write(NUM_FRAMES, (nframes + 5).to_bytes(4, "little"))
+        bnn_dram.start_run(dram, nframes + 5)
         await axil.write(AP_CTRL, (1).to_bytes(4, "little"))
         for fr in _frames(beats[:k]):
             await src.send(fr)
@@ -135,6 +138,8 @@ async def run_job(dut):
         await _reset(dut, 10)
         src.clear()
         sink.clear()
+        for d in dram:
+            d.clear()
         await ClockCycles(dut.ap_clk, 2)
         ctrl = int.from_bytes((await axil.read(AP_CTRL, 4)).data, "little")
         assert ctrl & 0x4 and not ctrl & 0x1, f"AP_CTRL={ctrl:#x} after a mid-stream reset: expected idle, not started"
@@ -169,6 +174,7 @@ async def run_job(dut):
         await axil.write(ISR, (1).to_bytes(4, "little"))  # toggle-on-write clears it
     assert int(dut.interrupt.value) == 0, "interrupt asserted before the run"
     await axil.write(NUM_FRAMES, nframes.to_bytes(4, "little"))
+    bnn_dram.start_run(dram, nframes)
     await axil.write(AP_CTRL, (1).to_bytes(4, "little"))
     t_start = get_sim_time()
 
@@ -216,7 +222,7 @@ async def run_job(dut):
 
     np.savez(os.environ["BNN_BENCH_OUT"], words=out, t_end=t_end, mismatches=np.array(mismatches, dtype=np.int64),
              info=json.dumps(dict(reset_info, **irq, ap_ctrl_done=ctrl, ap_ctrl_after=ctrl_after, extra_frames=extra,
-                                  init_ctrl=init_ctrl, sim_cycles=_cycles(get_sim_time()))))
+                                  init_ctrl=init_ctrl, sim_cycles=_cycles(get_sim_time()), **bnn_dram.info(dram))))
     assert not mismatches, f"output differs from the golden model in frames {mismatches}"
     assert extra == 0, f"{extra} unexpected output frame(s) after the run"
     assert ctrl & 0x2, "ap_done not seen"

@@ -110,6 +110,9 @@ class ParamBlock:
     layer: object = field(repr=False, default=None)
     int_out: bool = False  # graph: a hidden layer whose output is its integer dot product (OB-bit lanes)
     obits: int = 0
+    dram: bool = False  # weights streamed from DRAM (docs/offchip-weights.md, bnnfpga.hls.offchip)
+    batch: int = 1
+    dram_beat_bits: int = 0  # weight-stream word width (off-chip weights)
 
     @property
     def tiles(self) -> int:
@@ -140,6 +143,7 @@ class Plan:
     thresholds: List[dict] = field(default_factory=list)  # graph: Threshold layers' tables
     fifos: List[dict] = field(default_factory=list)  # graph: FIFOs deeper than 2 (bnnfpga.fifo_depth)
     schedule: object = field(default=None, repr=False)
+    dram_streams: List[dict] = field(default_factory=list)  # off-chip weights: bnn_top's weight streams
 
     @property
     def shortcut_fifo_bits(self) -> int:
@@ -191,6 +195,9 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
     net.validate()
     fo.check(net, folding)
     if net.is_graph:
+        off = [l.name for l in net.compute_layers() if folding[l.name].weights != "onchip"]
+        if off:  # docs/offchip-weights.md
+            raise BackendError(f"layer '{off[0]}': weights='dram' (off-chip weights) is not supported in graph networks")
         from .graph import plan_graph
 
         return plan_graph(net, folding, top_k, runtime_params)
@@ -204,6 +211,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
     stages: List[Stage] = []
     params: List[ParamBlock] = []
     widths = [64]
+    dram_streams: List[dict] = []
 
     in_bytes = sp.height * sp.width * sp.channels
     s0 = _in_lanes(compute[0], folding[compute[0].name])
@@ -331,6 +339,11 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
             stages += new
             widths.append(layer.kernel ** 2 * simd)
         else:
+            if f.weights == "dram":  # off-chip weights (docs/offchip-weights.md)
+                from .offchip import dram_call
+
+                call = dram_call(pb, layer, f, cur, out, ident, last, cur_qb, runtime_params, dram_streams)
+                com.append(f"weights from DRAM on stream w_{ident} ({pb.dram_beat_bits}-bit beats), one pass per batch of {f.batch} frames")
             stages.append(Stage(skind, layer.name, f"{kind} '{lname}'", com, call, out, otype, cyc,
                                 f"{_shape(ishape)}->{_shape(oshape)}", str(pe), str(simd)))
         cur, lanes, cur_qb = out, pe, 1
@@ -349,7 +362,8 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
     need = max(widths)
     if need > MAX_AP_WIDTH:
         raise BackendError(f"a stream or weight word of {need} bits exceeds ap_int's {MAX_AP_WIDTH}-bit limit: lower SIMD/PE")
-    return Plan(net, folding, top_k, runtime_params, stages, params, max(1024, -(-need // 1024) * 1024))
+    return Plan(net, folding, top_k, runtime_params, stages, params, max(1024, -(-need // 1024) * 1024),
+                dram_streams=dram_streams)
 
 
 # ---------------------------------------------------------------------------
@@ -443,7 +457,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
         in_beats=-(-(sp.height * sp.width * sp.channels) // 8), classes=net.num_classes, top_k=top_k,
         compute_layers=len(pl.params), runtime_params=runtime_params, ap_int_max_w=pl.ap_int_max_w,
         stages=pl.stages, params=pctx, thr_params=tctx, pipeline_cycles=pl.pipeline_cycles, slowest=pl.slowest,
-        tv_frames=test_frames, part=part, clock_ns=clock_ns,
+        tv_frames=test_frames, part=part, clock_ns=clock_ns, dram_streams=pl.dram_streams,
         extra_headers=[strided.HLS_HEADER] if strided.uses(net) else [],
     )
     files: Dict[str, Union[str, bytes]] = {}
@@ -466,6 +480,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
         files[dst] = (TEMPLATES / src).read_text()
     for h in ctx["extra_headers"]:  # bnnfpga.strided: only for networks that use its stages
         files[h] = (TEMPLATES / h).read_text()
+    if pl.dram_streams:  # off-chip weights (docs/offchip-weights.md)
+        files["bnn_dram.h"] = (TEMPLATES / "bnn_dram.h").read_text()
     files["folding.json"] = fo.to_json(folding)
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (test_frames, sp.height, sp.width, sp.channels), dtype=np.uint8)

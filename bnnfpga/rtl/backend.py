@@ -33,6 +33,7 @@ from .. import strided
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "rtl_templates"
 STATIC_MODULES = ["bnn_fifo.sv", "bnn_dwc.sv", "bnn_input.sv", "bnn_swg.sv", "bnn_maxpool.sv",
                   "bnn_mvtu.sv", "bnn_output.sv", "bnn_control.sv"]
+DRAM_MODULES = ["bnn_mvtu_dram.sv"]  # added when a layer's weights stream from DRAM
 TOP = "bnn_top"
 GENERATOR_VERSION = 1
 
@@ -52,6 +53,8 @@ class Stage:
     fifo_depth: int = 2
     kind: str = ""
     params_port: bool = False  # takes the run-time parameter bus
+    dram: str = ""  # weight-stream port prefix (s_axis_w_<module>) of a layer with weights in DRAM
+    dram_bits: int = 0  # its TDATA width
 
 
 @dataclass
@@ -84,6 +87,9 @@ class LayerRTL:
     threshold_words: List[Tuple[str, str]] = field(default_factory=list)
     wb: int = 1  # bits per weight: 1 binary (bnn_mvtu), > 1 fixed-point weights (bnn_mvtu_fw)
     share: Optional[dict] = None  # shared-filter datapath (bnnfpga.rtl.shared), None: the standard MVTU
+    dram: bool = False  # weights stream from DRAM (rtl_templates/layer_dram.sv.j2)
+    batch: int = 1  # frames per pass over the weights
+    dram_beat_bits: int = 0  # weight-stream TDATA width
 
 
 def _env():
@@ -157,6 +163,21 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
                 text.append(f"c{c} {'<=' if d[c] < 0 else '>='} {int(t[c])}")
             L.threshold_words.append((_hex(val, f.pe * tw), ", ".join(text)))
     return L
+
+
+def _offchip_hook(layer, f: LayerFold, L: LayerRTL, runtime_params: bool) -> None:
+    """Off-chip weights (docs/offchip-weights.md): mark the layer and check what the RTL supports."""
+    from ..offchip import beat_bits, is_dram
+
+    if not is_dram(f):
+        return
+    if not isinstance(layer, Dense):
+        raise RTLError(f"layer '{layer.name}': weights='dram' is supported for dense layers only in the RTL backend")
+    if runtime_params:
+        raise RTLError(f"layer '{layer.name}': weights='dram' cannot be combined with runtime_params "
+                       "(DRAM weights are loaded by filling the DRAM buffer)")
+    L.dram, L.batch, L.dram_beat_bits = True, f.batch, beat_bits(f.pe, f.simd)
+    L.weight_words = []  # the weights live in the DRAM image, not in the design
 
 
 def _weight_mem(L: LayerRTL) -> str:
@@ -249,6 +270,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
             from . import shared
 
             L.share = shared.context(L, layer, f, runtime_params)
+        _offchip_hook(layer, f, L, runtime_params)
         layers.append(L)
         g = fold_mod.swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
         convert(g, f"SIMD words for {layer.name}")
@@ -271,6 +293,9 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         stages.append(Stage(f"u_{L.module}", L.module, [], f.simd * cur_ew, f.pe * L.obw,
                             f"{L.kind} '{layer.name}' {ishape} -> {oshape} PE={f.pe} SIMD={f.simd}", kind=L.kind,
                             params_port=bool(runtime_params)))
+        if L.dram:
+            stages[-1].dram, stages[-1].dram_bits = f"s_axis_w_{L.module}", L.dram_beat_bits
+            stages[-1].comment += f", weights from DRAM (batch {L.batch})"
         if isinstance(layer, Dense) or g != f.simd:
             # a dense MVTU reads its input only during its first output fold: room for a
             # whole input vector keeps the stage before it from stalling meanwhile (so for a
@@ -305,7 +330,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
 
     modules = (STATIC_MODULES + (["bnn_input_bin.sv"] if net.input.binarize_threshold is not None else [])
                + [strided.RTL_MODULES[k] for k in sorted(strided.uses(net))]
-               + (fw.RTL_MODULES if fw.has_fixed_weights(net) else []) + shared.static_modules(layers))
+               + (fw.RTL_MODULES if fw.has_fixed_weights(net) else []) + shared.static_modules(layers)
+               + (DRAM_MODULES if any(L.dram for L in layers) else []))
     for name in modules:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")
@@ -313,6 +339,9 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
         if L.share:
             files[f"rtl/{L.module}.sv"] = shared.render(env, L)
             files.update(shared.mem_files(L))
+            continue
+        if L.dram:  # no weight ROM: the weights are a DRAM image (bnnfpga.offchip.dram_image)
+            files[f"rtl/{L.module}.sv"] = env.get_template("layer_dram.sv.j2").render(L=L)
             continue
         files[f"rtl/{L.module}.sv"] = layer_t.render(L=L)
         if L.weight_words:
@@ -330,7 +359,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
         "top_k": top_k, "classes": net.num_classes, "runtime_params": bool(runtime_params), "input_shape": list(net.input.shape),
         "zero_point": net.input.zero_point, "in_beats_per_frame": in_beats,
         "out_words_per_frame": net.num_classes + top_k, "analytical_cycles_per_frame": cycles,
-        "folding": json.loads(fold_mod.to_json(folding)),
+        "folding": {k: fold_mod.fold_dict(v) for k, v in sorted(folding.items())},
         "stage_cycles": [{"name": s.name, "kind": s.kind, "cycles": s.cycles} for s in stage_cycles(net, folding, top_k)],
         "stages": [{"instance": s.inst, "module": s.module, "kind": s.kind, "params": dict(s.params),
                     "fifo_depth": s.fifo_depth, "comment": s.comment} for s in stages],
@@ -338,6 +367,9 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     }
     if net.input.binarize_threshold is not None:
         meta["binarize_threshold"] = int(net.input.binarize_threshold)
+    if any(L.dram for L in layers):
+        meta["dram_weights"] = {L.name: {"port": f"s_axis_w_{L.module}", "beat_bits": L.dram_beat_bits,
+                                         "batch": L.batch, "words_per_pass": L.sf * L.nf} for L in layers if L.dram}
     files["design.json"] = json.dumps(meta, indent=2, sort_keys=True) + "\n"
     return files
 

@@ -152,10 +152,12 @@ def build(files: Dict[str, str], build_root=None, verbose: bool = False):
         return bdir, time.perf_counter() - t0
 
 
-# Objects of Verilator's and cocotb's C++ runtime: the same for every design
-# built with the same flags, so they are compiled once and copied into each
-# new build folder (make sees them up to date and skips them).
-RUNTIME_OBJECTS = ["verilator", "verilated", "verilated_dpi", "verilated_vpi", "verilated_threads"]
+# Objects of Verilator's C++ runtime: the same for every design built with the
+# same flags, so they are compiled once and copied into each new build folder
+# (make sees them up to date and skips them).  Not cocotb's main (verilator.o):
+# it includes Vtop.h, whose class size follows the top level's ports (a design
+# with extra ports, e.g. off-chip weight streams, would overflow a cached one).
+RUNTIME_OBJECTS = ["verilated", "verilated_dpi", "verilated_vpi", "verilated_threads"]
 
 
 def _runtime_key() -> str:
@@ -241,12 +243,17 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
                source_pause: float = 0.0, sink_pause: float = 0.0, reset_test: bool = False, seed: int = 1,
                fifo_depth: Optional[int] = None, build_root=None, verbose: bool = False,
                files: Optional[Dict[str, str]] = None, runtime_params: bool = False,
-               load: Optional[Network] = None) -> CosimResult:
+               load: Optional[Network] = None, dram_pause: float = 0.0,
+               dram_images: Optional[Dict[str, bytes]] = None) -> CosimResult:
     """Generate, build (cached) and simulate the RTL design on raw uint8 images.
 
     ``load``: a network of the same shapes whose weights and thresholds are
     written through the do_init registers before the run (needs
-    ``runtime_params``); the results are then checked against *its* golden model."""
+    ``runtime_params``); the results are then checked against *its* golden model.
+    Layers with weights in DRAM get their weight streams from an emulated DRAM
+    (``sim/bnn_dram.py``); ``dram_pause`` is the probability that it holds a beat back;
+    ``dram_images`` ({layer: bytes}) replaces the weight images computed from ``net``
+    (the emulated board passes the buffers its driver filled)."""
     folding = folding if folding is not None else fold_mod.minimal(net)
     images = np.asarray(images)
     if images.ndim == 3 and net.input.channels == 1:
@@ -270,6 +277,7 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
                   else fold_mod.pipeline_cycles(net, folding, top_k))  # graphs: the RTL plan's figure
     cfg = {"out_words": net.num_classes + top_k, "source_pause": float(source_pause), "sink_pause": float(sink_pause),
            "seed": int(seed), "reset_test": bool(reset_test), "cycles_hint": int(analytical)}
+    dram_arrays = _dram_job(net, folding, files, cfg, dram_pause, dram_images)
     from cocotb_tools.runner import get_runner
 
     runs = bdir / "runs"
@@ -278,7 +286,7 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
     try:
         job, out = tdir / "job.npz", tdir / "out.npz"
         os.symlink(bdir / "design" / "mem", tdir / "mem")  # $readmemh paths are relative to the design folder
-        np.savez(job, beats=beats, expected=exp, config=json.dumps(cfg), params=params)
+        np.savez(job, beats=beats, expected=exp, config=json.dumps(cfg), params=params, **dram_arrays)
         env = {"BNN_BENCH_JOB": str(job), "BNN_BENCH_OUT": str(out),
                "COCOTB_LOG_LEVEL": "INFO" if verbose else "WARNING"}
         t0 = time.perf_counter()
@@ -302,6 +310,10 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
             raise CosimError(f"co-simulation failed: {failure}; log: {_tail(tdir / 'sim.log')}")
         words, t_end = res["words"], res["t_end"]
         info = json.loads(str(res["info"]))
+        left = [d["port"] for d in info.get("dram", []) if d["left_over"]]
+        if left:
+            raise CosimError(f"weight stream(s) {', '.join(left)}: beats left unread after the run "
+                             "(the design must read each layer's weights ceil(num_frames / batch) times)")
     finally:
         if not verbose:
             shutil.rmtree(tdir, ignore_errors=True)
@@ -311,6 +323,30 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
         t_end=t_end, cycles_per_frame=None if (source_pause or sink_pause) else steady_cycles(t_end),
         latency_cycles=int(t_end[0]), analytical_cycles=analytical, build_seconds=build_s, sim_seconds=sim_s,
         sim_cycles=int(info.get("sim_cycles", 0)), build_dir=str(bdir), info=info)
+
+
+def _dram_job(net: Network, folding, files: Dict[str, str], cfg: dict, pause: float,
+              images: Optional[Dict[str, bytes]] = None) -> Dict[str, np.ndarray]:
+    """Off-chip weights (docs/offchip-weights.md): the DRAM buffer of every layer whose
+    weights stream in, for the bench's emulated DRAM; adds cfg["dram"]."""
+    from ..offchip import dram_image
+
+    ports = json.loads(files["design.json"]).get("dram_weights", {})
+    if not ports:
+        return {}
+    layers = {l.name: l for l in net.compute_layers()}
+    arrays, cfg["dram"], cfg["dram_pause"] = {}, [], float(pause)
+    for i, (name, d) in enumerate(sorted(ports.items())):
+        key = f"dram_{i}"
+        image = images[name] if images and name in images else dram_image(layers[name], folding[name])
+        arrays[key] = np.frombuffer(bytes(image), np.uint8)
+        cfg["dram"].append({"port": d["port"], "batch": int(d["batch"]), "key": key, "layer": name})
+    # a batch holds up to B frames: the first output waits for B frames more
+    bmax = max(int(d["batch"]) for d in ports.values())
+    cfg["latency_hint"] = bmax * int(cfg["cycles_hint"]) * 2
+    # frames leave in bursts of a batch; a slow DRAM (pauses) stretches them further
+    cfg["timeout_cycles_per_frame"] = int((2 * int(cfg["cycles_hint"]) + 50) * bmax / max(0.05, 1.0 - pause)) + 200
+    return arrays
 
 
 def _tail(path: Path, n: int = 1500) -> str:

@@ -1,0 +1,31 @@
+"""HLS side of off-chip weights (docs/offchip-weights.md): a dense layer whose folding says
+weights="dram" reads its weight words from an ``hls::stream<ap_uint<WB> >`` argument of
+``bnn_top`` (``w_<layer id>``, an AXI4-Stream port fed by a DMA) instead of a ROM;
+``hls_templates/bnn_dram.h`` holds the units.  The test bench feeds the stream from the
+layer's parameter table, ceil(frames / batch) passes per run."""
+from __future__ import annotations
+
+from ..ir import Dense
+from ..offchip import beat_bits
+
+
+def dram_call(pb, layer, f, cur: str, out: str, ident: str, last: bool, qb: int, runtime_params: bool,
+              streams: list) -> str:
+    """Mark the parameter block as off chip, register its weight stream, return the stage's call."""
+    from .backend import BackendError
+
+    if not isinstance(layer, Dense):
+        raise BackendError(f"layer '{layer.name}': weights='dram' is supported for dense layers only")
+    if runtime_params:
+        raise BackendError(f"layer '{layer.name}': weights='dram' cannot be combined with runtime_params "
+                           "(DRAM weights are loaded by filling the DRAM buffer)")
+    wb = beat_bits(f.pe, f.simd)
+    name = f"w_{ident}"
+    pb.dram, pb.batch, pb.dram_beat_bits = True, int(f.batch), wb
+    streams.append({"name": name, "bits": wb, "batch": int(f.batch), "id": ident, "pe": f.pe, "simd": f.simd,
+                    "words": pb.tiles, "layer": layer.name})
+    if last:
+        return (f"bnn_mvu_scores_dram<{f.simd}, {qb}, {f.pe}, {pb.sf}, {pb.nf}, {layer.fan_in}, {f.batch}, {wb}>"
+                f"({cur}, {out}, {name}, frames)")
+    return (f"bnn_mvtu_dram<{f.simd}, {qb}, {f.pe}, {pb.sf}, {pb.nf}, {pb.abits}, {f.batch}, {wb}>"
+            f"({cur}, {out}, {name}, {ident}_t, {ident}_neg, frames)")
