@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from bnnfpga import export, golden, ir, modelfile, zoo
-from bnnfpga import folding as fo
 from bnnfpga import optimizer as O
 from bnnfpga import random_net as rn
 from bnnfpga.folding import LayerFold as F
