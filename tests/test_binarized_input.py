@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from bnnfpga import export, golden, ir, modelfile, zoo
-from bnnfpga import folding as fo
 from bnnfpga import optimizer as O
 from bnnfpga import random_net as rn
 from bnnfpga.folding import LayerFold as F
@@ -188,3 +187,24 @@ def test_onnx_export_refuses_binarized_input():
 
     with pytest.raises(ir.IRError, match="binarize_threshold"):
         to_onnx(binarized_mlp(0))
+
+
+@pytest.mark.slow
+@pytest.mark.csim
+@pytest.mark.cosim
+def test_random_binarized_chains_csim_and_cosim(tmp_path):
+    """All random binarized chains with window-SIMD foldings: C-sim and RTL co-simulation = golden."""
+    from bnnfpga.hls import backend, csim
+    from bnnfpga.rtl import cosim
+
+    from test_hls_csim import _check
+    from test_rtl_cosim import check_result
+
+    cases = _random_cases()
+    for i, (net, f) in enumerate(cases):
+        backend.compile_project(net, f, tmp_path / f"p{i}")
+    exe, _ = csim.build_many([tmp_path / f"p{i}" for i in range(len(cases))], tmp_path / "many")
+    for i, (net, f) in enumerate(cases):
+        imgs = rn.random_images(np.random.default_rng(i), net, 5)
+        _check(csim.run_bench(exe, net, imgs, select=i, workdir=tmp_path / f"run{i}"), net.name)
+        check_result(net, imgs, f, cosim.cosimulate(net, imgs, f))
