@@ -118,9 +118,9 @@ def _build_model(args, ds):
         common["first_last"] = args.first_last
     if args.arch == "mlp":
         return zoo.build("mlp", hidden=_int_list(args.hidden), **common)
-    if args.arch in ("cnv", "binarynet_cnn", "wu13", "alexnet_bnn"):
-        return zoo.build(args.arch, width=args.width, **common)
     try:
+        if args.arch in ("cnv", "binarynet_cnn", "wu13", "alexnet_bnn"):
+            return zoo.build(args.arch, width=args.width, **common)
         return zoo.build(args.arch, **common)
     except ValueError as e:
         raise UserError(str(e)) from None

@@ -356,11 +356,11 @@ def dwc_features(p):
 
 
 def maxpool_memories(p):
-    if "S" in p:  # bnn_maxpool_win: ceil(K/S) rows of OW partial ORs (bnnfpga.strided)
+    if "S" in p:  # bnn_maxpool_win: ceil(K/S) memories of OW partial ORs (bnnfpga.strided)
         from .strided import pool_out, pool_slots
 
-        return [place_ram("row buffer", pool_slots(p["K"], p["S"]) * pool_out(p["W"], p["K"], p["S"]), p["C"],
-                          sync_read=True)]
+        return [place_ram(f"row buffer {i}", pool_out(p["W"], p["K"], p["S"]), p["C"], sync_read=True)
+                for i in range(pool_slots(p["K"], p["S"]))]
     return [place_ram("row buffer", max(1, p["W"] // p["K"]), p["C"], sync_read=True)]
 
 
@@ -423,6 +423,12 @@ class ResourceModel:
 
     def maxpool(self, p):
         mems = maxpool_memories(p)
+        if "S" in p:  # bnn_maxpool_win: outside the calibration file (bnnfpga.strided.window_pool_estimate)
+            from .strided import window_pool_estimate
+
+            lut, ff = window_pool_estimate(p)
+            lutram = sum(m.luts for m in mems if m.kind == "lutram")
+            return Resources(lut=lut, ff=ff, bram36=sum(m.bram36 for m in mems), lutram=lutram), mems
         return self._estimate("maxpool", maxpool_features(p, mems), mems), mems
 
     def fixed(self, kind: str):

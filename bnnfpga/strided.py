@@ -102,3 +102,15 @@ def prog_maxpool_win(k: int, s: int, h: int, w: int, cf: int):
 
     ys, xs = closes(h), np.repeat(closes(w), cf)
     return np.ones((h * w * cf, 1), bool), (ys[:, None] & xs[None, :]).reshape(-1, 1)
+
+
+# ---------------------------------------------------------------- resource estimate
+def window_pool_estimate(p) -> tuple:
+    """(LUT, FF) of bnn_maxpool_win with parameters C, W, K, S: a fit on yosys 0.23 synth_xilinx
+    of eight configurations (C 8..128, W 13..112, K/S 3/2, 3/1, 2/3, 2/2; within about 20%):
+    the horizontal pass's P = ceil(K/S) partial ORs and the P distributed-RAM rows of OW words."""
+    c, k, s = p["C"], p["K"], p["S"]
+    pp, ow = pool_slots(k, s), pool_out(p["W"], k, s)
+    lut = 40 + c * (7 * pp - 4) + 1.6 * c * pp * (-(-ow // 32) - 1)
+    ff = 25 + c * (pp + 1)
+    return float(lut), float(ff)

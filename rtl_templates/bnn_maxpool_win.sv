@@ -7,7 +7,7 @@
 // An input pixel lies in at most P = ceil(K/S) windows along each axis.  The
 // horizontal pass keeps P partial ORs (one per open column window, slot
 // ox mod P); when a column window closes, its OR enters the vertical pass,
-// which keeps P rows of OW partial ORs (slot oy mod P).  At most one window
+// which keeps P memories of OW partial ORs (memory oy mod P).  At most one window
 // closes per input pixel, so at most one output pixel leaves per cycle.
 module bnn_maxpool_win #(
     parameter int C = 8,  // channels (bits per pixel word)
@@ -41,7 +41,6 @@ module bnn_maxpool_win #(
     logic [PB-1:0] xj, yj;
 
     logic [C-1:0] hacc [P];        // open column windows
-    logic [C-1:0] vacc [P][OW];    // open row windows, per output column
 
     wire en   = !out_valid || out_ready;
     wire fire = in_valid && en;
@@ -59,7 +58,7 @@ module bnn_maxpool_win #(
         hdone = 1'b0;
         hox = '0;
         for (int d = 0; d < P; d++) begin
-            hslot[d] = PB'((32'(xj) + P - d) % P);
+            hslot[d] = (32'(xj) >= d) ? PB'(32'(xj) - d) : PB'(32'(xj) + P - d);  // (xj - d) mod P
             hupd[d]  = (32'(xo) >= d) && (32'(xo) - d < OW) && (32'(xs) + d * S <= K - 1);
             hnew[d]  = (d == 0 && xs == '0) ? in_data : (hacc[hslot[d]] | in_data);
             if (hupd[d] && 32'(xs) + d * S == K - 1) begin
@@ -70,21 +69,33 @@ module bnn_maxpool_win #(
         end
     end
 
-    // vertical pass: the row windows holding y, and the one that closes at y
-    logic [C-1:0]  vres;
-    logic          vdone;
-    logic [C-1:0]  vnew [P];
-    logic          vupd [P];
-    logic [PB-1:0] vslot [P];
+    // vertical pass: P memories of OW partial ORs; memory p holds the open row window
+    // oy = yo - d with oy mod P == p, i.e. d = (yj - p) mod P.  Each has one read and one
+    // write, both at column hox, so it maps to distributed RAM.
+    logic [C-1:0] vnew  [P];
+    logic         vlast [P];
+    for (genvar p = 0; p < P; p++) begin : g_row
+        logic [C-1:0] mem [OW];
+        // Waiver: for p == 0 (and P == 1) the comparisons with p and d are constant.
+        /* verilator lint_off UNSIGNED */
+        wire [31:0]   d   = (32'(yj) >= p) ? 32'(yj) - p : 32'(yj) + P - p;  // (yj - p) mod P
+        wire          upd = hdone && (32'(yo) >= d) && (32'(yo) - d < OH) && (32'(ys) + d * S <= K - 1);
+        /* verilator lint_on UNSIGNED */
+        assign vnew[p]  = (d == 0 && ys == '0) ? hres : (mem[hox] | hres);
+        assign vlast[p] = upd && (32'(ys) + d * S == K - 1);
+        always_ff @(posedge clk) begin
+            if (fire && upd) mem[hox] <= vnew[p];
+        end
+    end
+
+    logic [C-1:0] vres;
+    logic         vdone;
     always_comb begin
         vres = '0;
         vdone = 1'b0;
-        for (int d = 0; d < P; d++) begin
-            vslot[d] = PB'((32'(yj) + P - d) % P);
-            vupd[d]  = hdone && (32'(yo) >= d) && (32'(yo) - d < OH) && (32'(ys) + d * S <= K - 1);
-            vnew[d]  = (d == 0 && ys == '0) ? hres : (vacc[vslot[d]][hox] | hres);
-            if (vupd[d] && 32'(ys) + d * S == K - 1) begin
-                vres  = vnew[d];
+        for (int p = 0; p < P; p++) begin
+            if (vlast[p]) begin
+                vres  = vnew[p];
                 vdone = 1'b1;
             end
         end
@@ -94,7 +105,6 @@ module bnn_maxpool_win #(
         if (fire) begin
             for (int d = 0; d < P; d++) begin
                 if (hupd[d]) hacc[hslot[d]] <= hnew[d];
-                if (vupd[d]) vacc[vslot[d]][hox] <= vnew[d];
             end
             if (vdone) out_data <= vres;
         end

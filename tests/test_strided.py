@@ -322,3 +322,32 @@ def test_onnx_export_of_strided_nets_runs_like_golden():
         net = rn.random_strided_network(rng, name=f"s{i}")
         imgs = rn.random_images(rng, net, 4)
         np.testing.assert_array_equal(run_onnxruntime(to_onnx(net), images_to_input(net, imgs)), GoldenModel(net).run(imgs))
+
+
+# bnn_maxpool_win measured with yosys 0.23 synth_xilinx (C, W, K, S) -> (LUT, FF)
+WINDOW_POOL_YOSYS = {(32, 32, 3, 2): (393, 125), (96, 27, 3, 2): (936, 313), (32, 32, 3, 1): (602, 157),
+                     (32, 32, 2, 3): (129, 93), (8, 16, 3, 2): (136, 49), (64, 55, 3, 2): (716, 221),
+                     (16, 13, 2, 2): (73, 51), (128, 112, 3, 2): (1741, 417)}
+
+
+def test_window_pool_resource_estimate_near_yosys():
+    from bnnfpga.resources import ResourceModel
+
+    model = ResourceModel.load()
+    for (c, w, k, s), (lut, ff) in WINDOW_POOL_YOSYS.items():
+        est, _ = model.maxpool({"C": c, "H": w, "W": w, "K": k, "S": s})
+        assert abs(est.lut / lut - 1) <= 0.25 and abs(est.ff / ff - 1) <= 0.15, ((c, w, k, s), est)
+
+
+@pytest.mark.slow
+def test_window_pool_live_yosys():
+    from pathlib import Path
+
+    from bnnfpga import resources as R
+
+    if not R.yosys_available():
+        pytest.skip("yosys not installed")
+    src = {"bnn_maxpool_win.sv": (Path(rtl_backend.TEMPLATE_DIR) / "bnn_maxpool_win.sv").read_text()}
+    for (c, w, k, s), (lut, ff) in list(WINDOW_POOL_YOSYS.items())[:3]:
+        ref = R.cells_to_resources(R.synthesize(src, "bnn_maxpool_win", {"C": c, "H": w, "W": w, "K": k, "S": s}))
+        assert (ref.lut, ref.ff) == (lut, ff)
