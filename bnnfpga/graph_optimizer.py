@@ -85,7 +85,9 @@ def optimize_graph(net, board=None, *, target_fps: Optional[float] = None, clock
             pl = plan_graph(net, f, top_k)
             if pl.cycles > T:  # an element-wise stage or converter still slower than T
                 continue
-            res = model.total(net, f, top_k)
+            from .graph_resources import graph_network
+
+            res = sum((e.res for e in graph_network(model, net, f, top_k, plan=pl)), Resources())
             outs.append((f, res, lanes_of(f), pl))
         cache[T] = outs
         return outs

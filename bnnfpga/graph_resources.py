@@ -22,11 +22,12 @@ from .resources import Resources, StageEstimate, mvtu_params, place_rom
 from .rtl.backend import _clog2
 
 
-def graph_network(model, net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> List[StageEstimate]:
-    """Estimates of every stage and every FIFO of a graph network's RTL design."""
+def graph_network(model, net: Network, folding: Dict[str, LayerFold], top_k: int = 1, plan=None) -> List[StageEstimate]:
+    """Estimates of every stage and every FIFO of a graph network's RTL design (``plan``: its
+    ``rtl.graph.plan_graph``, when the caller has it already)."""
     from .rtl.graph import plan_graph
 
-    pl = plan_graph(net, folding, top_k)
+    pl = plan if plan is not None else plan_graph(net, folding, top_k)
     by_name = {l.name: l for l in net.layers}
     out: List[StageEstimate] = []
     for st in pl.stages:

@@ -29,4 +29,9 @@ handshakes everywhere, every stage one word per cycle):
 ``bnn_mvtu`` runs one (neuron fold, synapse fold) step per cycle, across
 vector and frame boundaries, so the slowest stage sets the frame rate:
 measured cycles per frame equal ``bnnfpga.folding.pipeline_cycles``.
+
+Graph networks (binary ResNet / DenseNet): :mod:`.graph` (``generate``
+dispatches there) adds fork duplicators, integer adds, concats, threshold
+stages and integer-output MVUs, with shortcut FIFOs sized by
+``bnnfpga.fifo_depth`` on the RTL's own cycle programs (docs/shortcut-networks.md).
 """
