@@ -19,7 +19,7 @@ from typing import Dict, Optional
 
 from . import boards as boards_mod
 from .folding import FoldingError, LayerFold, check, divisors, layer_cycles, simd_base
-from .ir import Conv2D, Dense, graph_shapes
+from .ir import Conv2D, graph_shapes
 from .optimizer import BRAM_MARGIN, LUT_MARGIN, WEIGHTINGS, Budget, FoldResult, _Cand, _pick, lanes_of
 from .resources import Resources, ResourceModel, mvtu_params
 
