@@ -143,7 +143,7 @@ class FoldResult:
         if self.dram_bytes_per_frame or self.budget.dram is not None:
             dram = (f", DRAM {self.dram_bytes_per_frame:,.0f} weight bytes/frame, {self.dram_bytes_per_cycle:,.2f} "
                     f"bytes/cycle ({self.dram_gbytes_per_s:,.2f} GB/s)")
-        return (f"{self.cycles:,} cycles/frame ({self.bottleneck}), {self.frames_per_second:,.0f} frames/s at "
+        return (f"{self.cycles:,} cycles/frame ({self.bottleneck}), {self.frames_per_second:,.{0 if self.frames_per_second >= 100 else 2}f} frames/s at "
                 f"{self.clock_mhz:g} MHz; LUT {self.resources.lut:,.0f}, BRAM36 {self.resources.bram36:,.1f}, "
                 f"FF {self.resources.ff:,.0f}, lanes {self.lanes:,}{dram}; budget {self.budget.describe()}"
                 + (f"; {self.message}" if self.message else ""))
@@ -417,8 +417,8 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
         return _optimize(net, b, target_fps, clock, budget, model, top_k, offchip, max_batch, lut_rom)
     on = _optimize(net, b, target_fps, clock, budget, model, top_k, "never", None, lut_rom)
     off = _optimize(net, b, target_fps, clock, budget, model, top_k, "auto", max_batch, lut_rom)
-    if not off.feasible:
-        return on
+    if not off.feasible:  # neither fits: the one less over budget (it says what binds and by how much)
+        return off if not on.feasible and _cheaper(off, on, budget) else on
     if not on.feasible or off.cycles < on.cycles or (target_fps is not None and _cheaper(off, on, budget)):
         return off
     return on
