@@ -122,3 +122,34 @@ def test_folding_options_that_cannot_be_combined(tmp_path):
     both = {"fc0": LayerFold(4, 8, lut_pe=1), "fc1": LayerFold(4, 4, weights="dram", batch=3), "fc2": LayerFold(2, 4)}
     p.write_text(fo.to_json(both))
     assert fo.load(p, net) == both  # every option round-trips through the folding file
+
+
+@pytest.mark.cosim
+@pytest.mark.parametrize("name,kw", [
+    ("binary_resnet", dict(input_shape=(1, 8, 8), stages=[1, 1], base=4)),
+    ("binary_densenet", dict(input_shape=(2, 8, 8), layers_per_unit=[1, 1], growth=3)),
+])
+def test_rtl_graph_with_fixed_point_stem_and_classifier(name, kw):
+    """Shortcut networks with 8-bit weights on the stem (integer output into the residual stream) and on
+    the classifier, as Bethge et al. keep them: RTL = golden on every score, cycles as analysed."""
+    import torch
+
+    from bnnfpga import export, zoo
+    from zoo_calibration import calibrate_bn
+
+    torch.manual_seed(1)
+    model = zoo.build(name, first_last="fixed", **kw)
+    shape = tuple(kw["input_shape"])
+    rng = np.random.default_rng(3)
+    calibrate_bn(model, rng.integers(0, 256, (48, shape[1], shape[2], shape[0]), dtype=np.uint8), seed=2)
+    net = export.to_ir(model, shape)
+    assert net.is_graph and net.layers[0].weight_bits == 8 and net.layers[-1].weight_bits == 8
+    images = rng.integers(0, 256, (6, shape[1], shape[2], shape[0]), dtype=np.uint8)
+    gold = GoldenModel(net).run(images)
+    assert len({tuple(r) for r in gold.tolist()}) > 2
+    fold = rn.random_folding(rng, net)
+    r = cosim.cosimulate(net, images, fold, top_k=2)
+    np.testing.assert_array_equal(r.scores, gold)
+    np.testing.assert_array_equal(r.labels, label_select(gold, 2))
+    if r.cycles_per_frame is not None:
+        assert abs(r.cycles_per_frame / r.analytical_cycles - 1) <= 0.02

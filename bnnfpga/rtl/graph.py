@@ -218,9 +218,6 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1,
     fold_mod.check(net, folding)
     from .. import strided
 
-    from ..ir import require_binary_weights
-
-    require_binary_weights(net, "the RTL backend for graph networks")
     if strided.uses(net):
         raise bk.RTLError(f"network '{net.name}': strided convolutions and window max-pools in graph networks are not "
                           "supported by the RTL backend yet (the HLS backend supports them)")
@@ -511,7 +508,9 @@ def generate_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, 
     pl = plan_graph(net, folding, top_k, fifo_depths, runtime_params)
     env = bk._env()
     files: Dict[str, str] = {}
-    statics = bk.STATIC_MODULES + GRAPH_MODULES
+    from .. import fixed_weights as fw
+
+    statics = bk.STATIC_MODULES + GRAPH_MODULES + (fw.RTL_MODULES if fw.has_fixed_weights(net) else [])
     for name in statics:
         files[f"rtl/{name}"] = (bk.TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")
