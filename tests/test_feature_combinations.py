@@ -153,4 +153,3 @@ def test_rtl_graph_with_fixed_point_stem_and_classifier(name, kw):
     np.testing.assert_array_equal(r.labels, label_select(gold, 2))
     if r.cycles_per_frame is not None:
         assert abs(r.cycles_per_frame / r.analytical_cycles - 1) <= 0.02
-
