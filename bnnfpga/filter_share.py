@@ -171,8 +171,6 @@ def shared_popcounts(t: ShareTables, windows: np.ndarray) -> np.ndarray:
 
     Follows the hardware: class popcounts per channel, then per output a
     selection (complemented where flipped) summed over the channels."""
-    n = len(windows)
-    x = np.asarray(windows, np.uint8).reshape(n, t.k2, t.cg, t.simd).transpose(0, 2, 3, 1)  # (N, CG, SIMD, K2)
     return shared_raw(t, windows) - t.d * t.nflip()
 
 

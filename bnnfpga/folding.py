@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from .ir import Conv2D, Dense, IRError, MaxPool2D, Network, infer_shapes
+from .ir import Conv2D, MaxPool2D, Network, infer_shapes
 
 # Width of the AXI4-Stream input: raw uint8 pixels, 8 per beat, (H, W, C) order.
 INPUT_BEAT_BITS = 64

@@ -29,8 +29,8 @@ import numpy as np
 from . import boards as boards_mod
 from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, layer_cycles, simd_base, simd_options,
                       stage_cycles)
-from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, infer_shapes, weight_bits
-from .resources import Resources, ResourceModel, place_ram, stage_specs
+from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, weight_bits
+from .resources import Resources, ResourceModel, stage_specs
 
 LUT_MARGIN = 0.85
 BRAM_MARGIN = 0.90
@@ -179,7 +179,6 @@ def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: b
     exact pipeline estimate).  ``lut_rom``: also the variants that move the weights of some
     PEs from block RAM to LUT ROM (``LayerFold.lut_pe``), for BRAM-bound budgets."""
     out = {}
-    shapes = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))
     for layer in net.compute_layers():
         cands = []
         for pe in divisors(layer.out_channels):

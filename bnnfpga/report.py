@@ -12,14 +12,13 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from .folding import LayerFold
 from .ir import Conv2D, Network, infer_shapes, weight_bits
-from .optimizer import Budget, FoldResult
+from .optimizer import FoldResult
 from .resources import Resources, ResourceModel
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

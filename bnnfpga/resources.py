@@ -24,7 +24,6 @@ is the part of ``lut`` used as memory.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import subprocess
