@@ -153,3 +153,22 @@ def test_rtl_graph_with_fixed_point_stem_and_classifier(name, kw):
     np.testing.assert_array_equal(r.labels, label_select(gold, 2))
     if r.cycles_per_frame is not None:
         assert abs(r.cycles_per_frame / r.analytical_cycles - 1) <= 0.02
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+@pytest.mark.parametrize("name,size,target", [("wu13", 32, 20000), ("alexnet_bnn", 64, 40000)])
+def test_rtl_reduced_zoo_with_dense_weights_from_dram(name, size, target):
+    """Issue 10's check: a reduced zoo network on 10 images, torch = golden (zoo_net) = RTL, with the
+    first dense layer's weights streamed from the emulated DRAM (batch 2, DRAM stalls)."""
+    from test_strided_sim import zoo_net
+
+    net, images = zoo_net(name, size, 1 / 16)
+    fold = fo.for_target(net, target)
+    dense = [l for l in net.compute_layers() if not hasattr(l, "kernel")]
+    f = fold[dense[0].name]
+    fold[dense[0].name] = LayerFold(f.pe, f.simd, weights="dram", batch=2)
+    r = cosim.cosimulate(net, images, fold, top_k=5, dram_pause=0.2)
+    gold = GoldenModel(net).run(images)
+    np.testing.assert_array_equal(r.scores, gold)
+    np.testing.assert_array_equal(r.labels, label_select(gold, 5))

@@ -37,8 +37,11 @@ from . import backend
 REPO = Path(__file__).resolve().parents[2]
 SIM_DIR = REPO / "sim"
 BENCH_MODULE = "bnn_bench"
-# lean Verilator build for 2-core CI machines: C++ at -O1, no tracing
-VERILATOR_ARGS = ["-Wno-fatal", "-CFLAGS", "-O1"]
+# lean Verilator build for 2-core CI machines: C++ at -O1, no tracing.  The runner asks for
+# --public-flat-rw (every signal visible through VPI); the bench touches only the top level's
+# ports, so only they are made public: on large designs the symbol table that makes every
+# internal signal visible is one C++ function that g++ needs many minutes to compile.
+VERILATOR_ARGS = ["-Wno-fatal", "--no-public-flat-rw", "--public-depth", "1", "-CFLAGS", "-O1"]
 # Given to make through MAKEFLAGS (the runner offers no make arguments).  The PyPI
 # wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks the
 # precompiled-header rule of designs large enough to be split in several files.
@@ -125,7 +128,7 @@ def build(files: Dict[str, str], build_root=None, verbose: bool = False):
     from cocotb_tools.runner import get_runner
 
     root = Path(build_root) if build_root else default_build_root()
-    key = backend.design_hash(files)
+    key = _build_key(files)
     bdir = root / key
     stamp = bdir / "built.ok"
     with _lock(root / f"{key}.lock"):
@@ -158,6 +161,14 @@ def build(files: Dict[str, str], build_root=None, verbose: bool = False):
 # it includes Vtop.h, whose class size follows the top level's ports (a design
 # with extra ports, e.g. off-chip weight streams, would overflow a cached one).
 RUNTIME_OBJECTS = ["verilated", "verilated_dpi", "verilated_vpi", "verilated_threads"]
+
+
+def _build_key(files: Dict[str, str]) -> str:
+    """The build folder's name: the design's sources and the Verilator flags."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps([backend.design_hash(files), VERILATOR_ARGS]).encode())
+    return h.hexdigest()[:16]
 
 
 def _runtime_key() -> str:
