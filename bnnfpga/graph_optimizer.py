@@ -63,11 +63,11 @@ def optimize_graph(net, board=None, *, target_fps: Optional[float] = None, clock
     cands = _candidates(net, model, lambda layer: layer.name in feeds_graph)
     weightings = WEIGHTINGS if (budget.lut is not None or budget.bram36 is not None) else [(1.0, 0.0)]
     cache: Dict[int, list] = {}
+    plans: Dict[tuple, tuple] = {}  # folding -> (plan, resources): the same folding recurs across T
 
-    def options(T):
-        if T in cache:
-            return cache[T]
-        outs, seen = [], set()
+    def pick_all(T):
+        """The cheapest folding per weighting at pace T (layer candidates only, no plan yet)."""
+        out = []
         for w in weightings:
             f = {}
             for name, cs in cands.items():
@@ -75,22 +75,41 @@ def optimize_graph(net, board=None, *, target_fps: Optional[float] = None, clock
                 if c is None:
                     f = None
                     break
-                f[name] = c.fold
-            if f is None:
-                continue
+                f[name] = c
+            if f is not None:
+                out.append(f)
+        return out
+
+    def options(T):
+        if T in cache:
+            return cache[T]
+        outs, seen = [], set()
+        for picked in pick_all(T):
+            f = {name: c.fold for name, c in picked.items()}
             key = tuple(sorted((k, v.pe, v.simd) for k, v in f.items()))
             if key in seen:
                 continue
             seen.add(key)
-            pl = plan_graph(net, f, top_k)
+            if key not in plans:
+                from .graph_resources import graph_network
+
+                pl = plan_graph(net, f, top_k)
+                plans[key] = (pl, sum((e.res for e in graph_network(model, net, f, top_k, plan=pl)), Resources()))
+            pl, res = plans[key]
             if pl.cycles > T:  # an element-wise stage or converter still slower than T
                 continue
-            from .graph_resources import graph_network
-
-            res = sum((e.res for e in graph_network(model, net, f, top_k, plan=pl)), Resources())
             outs.append((f, res, lanes_of(f), pl))
         cache[T] = outs
         return outs
+
+    def may_fit(T):
+        """False when even the compute layers alone (a lower bound of the whole design) exceed the
+        budget under every weighting: no plan needed to know that T does not fit."""
+        for picked in pick_all(T):
+            res = sum((c.res for c in picked.values()), Resources())
+            if budget.fits(res, sum(c.lanes for c in picked.values())):
+                return True
+        return False
 
     def best(T):
         opts = options(T)
@@ -105,7 +124,7 @@ def optimize_graph(net, board=None, *, target_fps: Optional[float] = None, clock
         return f, res, ln, pl, bool(fitting)
 
     Ts = sorted({c.cycles for cs in cands.values() for c in cs})
-    ok = lambda T: best(T) is not None and best(T)[4]  # noqa: E731 - a plan within T that fits the budget
+    ok = lambda T: may_fit(T) and best(T) is not None and best(T)[4]  # noqa: E731 - a plan within T that fits the budget
     if target_fps is not None:
         if target_fps <= 0:
             raise FoldingError(f"target frames/s must be positive, got {target_fps}")

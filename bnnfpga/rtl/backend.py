@@ -121,6 +121,20 @@ def _pack_row(bits: np.ndarray) -> int:
     return int.from_bytes(np.packbits(b, bitorder="little").tobytes(), "little")
 
 
+def _hex_rows(bits: np.ndarray) -> List[str]:
+    """Rows of a 0/1 matrix -> hex words (element 0 at bit 0), as ``f"{_pack_row(row):0{digits}x}"``
+    for every row, in one numpy pass (large layers have millions of weight rows)."""
+    b = np.asarray(bits, dtype=np.uint8)
+    digits = (b.shape[1] + 3) // 4
+    if b.shape[1] == 0:
+        return ["" for _ in range(b.shape[0])]
+    packed = np.packbits(b, axis=1, bitorder="little")[:, ::-1]  # most significant byte first
+    text = packed.tobytes().hex()
+    step = 2 * packed.shape[1]
+    cut = step - digits  # leading hex digits beyond the word width (always zero)
+    return [text[i + cut:i + step] for i in range(0, len(text), step)]
+
+
 def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL:
     ishape, oshape = shapes
     fixed = layer.input_kind == "fixed"
@@ -139,7 +153,7 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
     L.wb = weight_bits(layer)
     width = f.pe * f.simd * L.wb
     pack = _pack_row if L.wb == 1 else (lambda row: fw.rtl_weight_row(row, L.wb))  # signed WB-bit lanes
-    L.weight_words = [f"{pack(row):0{(width + 3) // 4}x}" for row in w]
+    L.weight_words = (_hex_rows(w) if L.wb == 1 else [f"{pack(row):0{(width + 3) // 4}x}" for row in w])
     L.mem_file = f"mem/{mod}_weights.mem"
     lp = int(getattr(f, "lut_pe", 0))
     if lp and L.wb > 1:
@@ -148,8 +162,8 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
     if lp:  # PEs pe - lp .. pe - 1 (the high bits of each word) go to a LUT ROM of their own
         nb = (f.pe - lp) * f.simd
         L.lut_pe, L.mem_file_lut = lp, f"mem/{mod}_weights_lut.mem"
-        L.weight_words_lut = [f"{_pack_row(row[nb:]):0{(lp * f.simd + 3) // 4}x}" for row in w]
-        L.weight_words = [f"{_pack_row(row[:nb]):0{(nb + 3) // 4}x}" for row in w] if nb else []
+        L.weight_words_lut = _hex_rows(w[:, nb:])
+        L.weight_words = _hex_rows(w[:, :nb]) if nb else []
     if not scores:
         t = layer.thresholds.t.astype(np.int64)
         d = layer.thresholds.direction
