@@ -37,15 +37,15 @@ pipeline at its analytical period P (the slowest stage's cycles per frame)
 with unbounded FIFOs; the formula's depth of a FIFO is the largest occupancy
 of that schedule.
 
-* A FIFO that feeds a join (add / concat) gets the formula's depth (plus the
-  formula depth that was capped away from the duplicators and converters
-  directly in front of it).  These are the shortcut FIFOs: a smaller one
-  deadlocks or loses throughput (tests/test_graph_rtl.py).
-* Every other FIFO gets the chain backend's depth (4, or SF + 2 in front of a
-  dense layer), or the formula's when smaller: outside a fork-join a full FIFO
-  only holds back a producer whose reader is slower, as in chains.  The
-  formula's "rate matching" depths (a sliding-window generator that runs ahead
-  of an MVTU replaying its input buffer, ...) would cost memory for nothing.
+* Every FIFO gets the formula's depth.  Those that feed a join (add / concat) are
+  the shortcut FIFOs: a smaller one deadlocks or loses throughput
+  (tests/test_graph_rtl.py).  The others are "rate matching" FIFOs (a sliding-window
+  generator that runs ahead of an MVTU replaying its input buffer, a converter in
+  front of a dense layer, ...).  In a chain a short FIFO there only holds back a
+  producer whose reader is slower; in a graph the held-back producer can stall a
+  fork and with it the other branch, so they keep the formula's depth too (it
+  costs 8% more FIFO bits on the CNV-size ResNet, 71% on the DenseNet, whose
+  shortcut FIFOs are small).
 
 The RTL co-simulation checks the result: designs run at exactly P cycles per
 frame without deadlock on 22 random graphs and the trained ResNet/DenseNet.
@@ -71,7 +71,6 @@ GRAPH_MODULES = ["bnn_dup.sv", "bnn_add.sv", "bnn_concat.sv"]
 LATENCY = {"input": 1, "dwc": 0, "swg": 1, "conv": 2, "dense": 2, "maxpool": 1, "threshold": 1, "add": 1,
            "concat": 1, "dup": 0, "output": 1}
 MIN_DEPTH = 2  # bnn_fifo's smallest depth
-CHAIN_DEPTH = 4  # the chain backend's FIFO depth (rtl.backend.plan)
 
 
 @dataclass
@@ -423,35 +422,18 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1,
         if st.kind in ("add", "concat"):
             for _, sid in st.ins:
                 joins[sid] = st.layer
-    reader = {sid: st for st in stages for _, sid in st.ins if sid is not None}
-    writer = {sid: st for st in stages for _, sid in st.outs if sid is not None}
     for s in streams:
+        # Every FIFO gets the formula's depth: then the bounded pipeline runs the unbounded schedule
+        # (bnnfpga.fifo_depth), at P cycles per frame.  Capping the FIFOs off the joins (as a chain
+        # would) is not safe in a graph: a window generator stalled on a short FIFO inside a branch
+        # stalls its fork, and with it the other branch (a trained Fashion-MNIST ResNet ran at
+        # 45,020 instead of 31,360 cycles/frame with such caps).
         s.formula = max(MIN_DEPTH, sched.depths.get(f"s{s.sid}", MIN_DEPTH))
+        s.depth = s.formula
         if s.sid in joins:
             s.role = f"join input of '{joins[s.sid]}'"
-            s.depth = s.formula
-        else:
-            # Outside the joins a full FIFO only delays a producer whose reader is slower (as in
-            # chains): chain depths, the formula's depth where that is smaller.
-            st = reader[s.sid]
-            cap = CHAIN_DEPTH
-            if st.kind == "dense":
-                cap = max(cap, min(st.params_sf + 2, 1024))
-            s.depth = max(MIN_DEPTH, min(s.formula, cap))
-            if s.formula > s.depth:
-                s.role = "rate matching (capped)"
-            elif s.formula > MIN_DEPTH:
-                s.role = "rate matching"
-    for s in streams:
-        if s.sid in joins:
-            # the capacity taken from the pass-through stages' FIFOs in front of a join input goes to it
-            cur = writer.get(s.sid)
-            while cur is not None and cur.kind in ("dwc", "dup"):
-                up = streams[cur.ins[0][1]]
-                if up.sid in joins:
-                    break
-                s.depth += up.formula - up.depth
-                cur = writer.get(up.sid)
+        elif s.formula > MIN_DEPTH:
+            s.role = "rate matching"
     for s in streams:
         if fifo_depths and s.sid in fifo_depths:
             s.depth = max(1, int(fifo_depths[s.sid]))
