@@ -241,3 +241,28 @@ def choose_auto(run, budget, target_fps, cheaper):
     if not r0.feasible or r1.cycles < r0.cycles:
         return r1
     return r0
+
+
+# ---------------------------------------------------------------- co-simulation and driver hooks
+
+def order_rows(rows: np.ndarray) -> np.ndarray:
+    """do_init rows sorted by (layer, mem, index): the lanes of a URAM word in turn."""
+    rows = np.asarray(rows, dtype=np.uint32).reshape(-1, 5)
+    return rows[np.lexsort((rows[:, 2], rows[:, 1], rows[:, 0]))]
+
+
+def cosim_params(params: np.ndarray, net, folding: Dict[str, LayerFold], load=None, uram_rows=None,
+                 uram_load: bool = True) -> np.ndarray:
+    """The do_init rows of a co-simulation with URAM layers: the runtime_params rows (``load``)
+    of the other layers and thresholds, then the URAM layers' weights (``uram_rows`` when given,
+    else from ``load`` or ``net``; none with ``uram_load=False``), each layer's lanes in index order."""
+    ids = [i for i, l in enumerate(net.compute_layers()) if is_uram(folding[l.name])]
+    params = np.asarray(params, dtype=np.uint32).reshape(-1, 5)
+    keep = params[~(np.isin(params[:, 0], ids) & (params[:, 1] == 0))]
+    if uram_rows is not None:
+        rows = np.asarray(uram_rows, dtype=np.uint32).reshape(-1, 5)
+    elif uram_load:
+        rows = load_rows(net, folding, load)
+    else:
+        rows = np.zeros((0, 5), np.uint32)
+    return np.concatenate([order_rows(keep), rows]) if len(keep) else rows
