@@ -245,6 +245,9 @@ def check_offchip(layer, f: LayerFold) -> None:
     if f.weights == "dram" and (f.lut_pe or f.share):
         raise FoldingError(f"layer '{layer.name}': weights='dram' cannot be combined with "
                            f"{'lut_pe' if f.lut_pe else 'share'} (both are on-chip weight stores)")
+    if f.weights == "uram" and (f.lut_pe or f.share):
+        raise FoldingError(f"layer '{layer.name}': weights='uram' cannot be combined with "
+                           f"{'lut_pe' if f.lut_pe else 'share'} (the whole weight memory is UltraRAM)")
 
 
 def to_json(folding: Dict[str, LayerFold]) -> str:

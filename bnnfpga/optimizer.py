@@ -401,7 +401,7 @@ def _over_message(budget: Budget, res: Resources, lanes: int, what: str, dram: O
             if name == "DRAM":
                 parts.append(f"DRAM needs {u:,.1f} of {a:,.1f} bytes/cycle allowed ({u / a - 1:.0%} over)")
             else:
-                parts.append(f"{name} needs {u:,.0f} of {a:,.0f} allowed ({u / a - 1:.0%} over)")
+                parts.append(f"{name} needs {u:,.0f} of {a:,.0f} allowed ({f'{u / a - 1:.0%} over' if a else 'the board has none'})")
     return worst, f"{what}: " + "; ".join(parts) if parts else what
 
 
