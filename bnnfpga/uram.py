@@ -230,10 +230,11 @@ def assign_uram(search, f: Dict[str, LayerFold], T: int) -> Dict[str, LayerFold]
 
 
 def choose_auto(run, budget, target_fps, cheaper):
-    """``uram="auto"``: the search without URAM; when block RAM binds it (or nothing fits),
-    the search with URAM candidates too, taken when it is faster or when only it fits."""
+    """``uram="auto"``: the search without URAM; when block RAM or LUTs bind it (LUTs: weights
+    may sit in LUT ROM) or nothing fits, the search with URAM candidates too, taken when it is
+    faster or when only it fits."""
     r0 = run("never")
-    if r0.feasible and r0.binding != "BRAM36":
+    if r0.feasible and r0.binding not in ("BRAM36", "LUT"):
         return r0
     r1 = run("allow")
     if not r1.feasible:
