@@ -35,9 +35,10 @@ URAM = "uram"
 URAM_DEPTH = 4096  # words per URAM288
 URAM_WIDTH = 72  # bits per word
 # Logic of the URAM weight memory's write path (per layer): the do_init decode (layer and
-# index compare, index / PE and index % PE) and the lane staging.  An estimate (no URAM in
-# yosys' xc7 flow to calibrate against): ~120 LUT of decode, half a LUT per staged bit.
-WRITE_LUT, WRITE_LUT_PER_BIT = 120.0, 0.5
+# index compare, index / PE and index % PE) and the lane staging register ((PE-1) lanes of FF).
+# yosys synth_xilinx -family xcup (benchmarks/bench_uram_yosys.py) puts it at 21-23 LUT over the
+# block-RAM layer for 72- and 144-bit words, whatever the width (the staging FFs use clock enables).
+WRITE_LUT, WRITE_LUT_PER_BIT = 25.0, 0.0
 # Share of a board's URAM blocks the optimizer may use (as BRAM_MARGIN for block RAM).
 URAM_MARGIN = 0.90
 URAM_MODES = ("never", "auto", "always")

@@ -269,3 +269,16 @@ def test_sim_runtime_driver_loads_the_uram_weights():
     drv.uram.load(other)
     np.testing.assert_array_equal(clf.classify_batch(images[:3]).scores, GoldenModel(other).run(images[:3]))
     clf.close()
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+def test_rtl_cosim_uram_with_runtime_params_loads_another_network():
+    """runtime_params and a URAM layer together: ``load`` writes every parameter (the URAM layer's
+    lanes in index order), and the results are the loaded network's."""
+    from bnnfpga.rtl import cosim
+
+    net, other = small_cnn(0), small_cnn(7)
+    images = _images(net, 4, seed=2)
+    r = cosim.cosimulate(net, images, URAM_FOLD, runtime_params=True, load=other)  # checked against other's golden
+    np.testing.assert_array_equal(r.scores, GoldenModel(other).run(images))
