@@ -143,7 +143,11 @@ def generate(net: Network, model_bytes: bytes, board: Board, folding: Dict, *, n
     if not (0 < clock_mhz <= 1000):
         raise BuildError(f"--clock-mhz must be in (0, 1000], got {clock_mhz}")
     fo.check(net, folding)
-    off = [k for k, f in folding.items() if f.weights != "onchip"]
+    ur = [k for k, f in folding.items() if f.weights == "uram"]
+    if ur and not board.uram:  # bnnfpga.uram: the URAM weights load through the control registers every overlay has
+        raise BuildError(f"layer '{ur[0]}': weights='uram' needs UltraRAM, which board '{board.name}' ({board.part}) "
+                         "does not have (UltraScale+ boards: zcu104, kv260)")
+    off = [k for k, f in folding.items() if f.weights == "dram"]
     if off:  # docs/offchip-weights.md: the block design has no weight DMAs yet
         raise BuildError(f"layer '{off[0]}': weights='dram' (off-chip weights) is not supported by `bnnfpga build` yet "
                          "(the block design has no weight DMAs); use on-chip weights, or the RTL/HLS backends")

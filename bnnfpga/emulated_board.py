@@ -186,6 +186,9 @@ class _Device:
         self.wdma = {name: _DMA(self) for name in (meta.get("dram_weights") or {})}
         self.wleft: Dict[str, int] = {}
         self.wimage: Dict[str, bytes] = {}
+        # weights in URAM (bnnfpga.uram): the do_init writes the driver made, in order
+        self.uram_ids = {e["target_layer"] for e in (meta.get("uram_weights") or {}).values()}
+        self.param_rows: List[tuple] = []
 
     # ---- registers
     def _read(self, ip, offset):
@@ -212,6 +215,7 @@ class _Device:
                 self.done_pending = False
                 if self.regs[md.REGISTERS["do_init"]] & 1:
                     self.done_pending = True  # ROM parameters: a do_init run finishes at once
+                    self._param_write()  # URAM weights (bnnfpga.uram): replayed into each simulation
                     return
                 self.state = "stalled" if self.stall else "started"
                 self._poke()
@@ -271,7 +275,8 @@ class _Device:
             self.state = "stalled"
             return
         res = cosim.cosimulate(self.net, images, self.folding, self.top_k, check=False, files=self._files,
-                               build_root=self.build_root, dram_images=dram)
+                               build_root=self.build_root, dram_images=dram,
+                               uram_rows=np.array(self.param_rows, np.uint32).reshape(-1, 5) if self.uram_ids else None)
         if not res.info.get("ap_ctrl_done", 0) & md.AP_DONE:
             self.state = "stalled"
             return
@@ -285,6 +290,12 @@ class _Device:
         self.packets = [words[i:i + per].reshape(-1) for i in range(0, n, per)]
         self.state = "running"
 
+
+    def _param_write(self):
+        """A do_init run: a write to a URAM layer's weights is kept (the other parameters are ROMs here)."""
+        r = {k: self.regs[md.REGISTERS[k]] for k in ("target_layer", "target_mem", "target_index", "value_lo", "value_hi")}
+        if r["target_layer"] in self.uram_ids and r["target_mem"] == 0:
+            self.param_rows.append((r["target_layer"], 0, r["target_index"], r["value_lo"], r["value_hi"]))
 
     def _weight_images(self, n: int):
         """The weight buffers queued on the weight DMAs (the emulated DRAM streams each one

@@ -28,6 +28,9 @@ def _add_common(p):
                         "faster or when nothing fits on chip; default), never, always")
     p.add_argument("--max-batch", type=int, default=None,
                    help="largest batch of frames an off-chip layer may share one weight read over")
+    p.add_argument("--uram", choices=("never", "auto", "always"), default="auto",
+                   help="weight memories in UltraRAM on boards that have it (bnnfpga.uram; loaded at run time): auto "
+                        "(when block RAM binds; default), never, always")
 
 
 def _budget(args):
@@ -53,20 +56,22 @@ def _optimize(args, net):
         raise UserError("give --board, --lanes or --target-fps (nothing to optimise against)")
     return optimize(net, args.board, target_fps=args.target_fps, clock_mhz=args.clock_mhz, budget=_budget(args),
                     top_k=args.top_k, lut_rom=not getattr(args, "no_lut_rom", False),
-                    offchip=getattr(args, "offchip", "never"), max_batch=getattr(args, "max_batch", None))
+                    offchip=getattr(args, "offchip", "never"), max_batch=getattr(args, "max_batch", None),
+                    uram=getattr(args, "uram", "auto"))
 
 
 def cmd_fold(args):
     net = _net(args.model)
     r = _optimize(args, net)
     from .offchip import dram_weight_note
+    from .uram import uram_weight_note
 
     layers = {l.name: l for l in net.layers}
     for name, kind, cyc in r.stage_cycles:
         f = r.folding.get(name)
         print(f"  {name:16s} {kind:8s} {cyc:10,d} cycles" + (f"  PE={f.pe} SIMD={f.simd}" if f else "")
               + (f" ({f.lut_pe} PEs' weights in LUT ROM)" if f and f.lut_pe else "")
-              + (dram_weight_note(layers[name], f) if f else ""))
+              + (dram_weight_note(layers[name], f) + uram_weight_note(layers[name], f) if f else ""))
     print(("OK: " if r.feasible else "NOT MET: ") + r.summary())
     if args.output:
         Path(args.output).write_text(fold_mod.to_json(r.folding))

@@ -55,7 +55,8 @@ class LayerFold:
     # SIMD counts input channels per cycle and a window takes C_in/SIMD * max(K*K, C_out/PE) cycles
     share: bool = False
     # Off-chip weights (docs/offchip-weights.md): "onchip" (weight ROM) or "dram" (weights
-    # streamed from DRAM, each weight word read once per ``batch`` frames).
+    # streamed from DRAM, each weight word read once per ``batch`` frames); "uram": the weight
+    # memory is UltraRAM (UltraScale+), loaded at run time (bnnfpga.uram, docs/offchip-weights.md).
     weights: str = "onchip"
     batch: int = 1
 
@@ -130,7 +131,7 @@ def check(net: Network, folding: Dict[str, LayerFold]) -> Dict[str, LayerFold]:
             raise FoldingError(f"layer '{layer.name}': lut_pe must be an integer in [0, PE={f.pe}], got {lp!r}")
         check_offchip(layer, f)
         if net.is_graph and (f.weights != "onchip" or f.lut_pe):
-            raise FoldingError(f"layer '{layer.name}': {'weights=dram' if f.weights != 'onchip' else 'lut_pe'} is "
+            raise FoldingError(f"layer '{layer.name}': {'weights=' + f.weights if f.weights != 'onchip' else 'lut_pe'} is "
                                "supported for chain networks only (not in graph networks yet)")
         if layer.out_channels % f.pe:
             raise FoldingError(f"layer '{layer.name}': PE={f.pe} does not divide its {layer.out_channels} output channels")
@@ -190,7 +191,8 @@ def stage_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) ->
                                       f"{ishape} windows (stride {layer.stride}) in {g}-lane words -> SIMD={f.simd}"))
         stages.append(StageCycles(layer.name, kind, cyc, f"{ishape}->{oshape} PE={f.pe} SIMD={f.simd}"
                                   + (" shared filters" if getattr(f, "share", False) else "")
-                                  + (f" weights from DRAM, batch {f.batch}" if f.weights == "dram" else "")))
+                                  + (f" weights from DRAM, batch {f.batch}" if f.weights == "dram" else "")
+                                  + (" weights in URAM" if f.weights == "uram" else "")))
     stages.append(StageCycles("output", "output", net.num_classes + top_k, f"{net.num_classes} scores + {top_k} labels"))
     return stages
 
@@ -226,13 +228,13 @@ def for_target(net: Network, target_cycles: int) -> Dict[str, LayerFold]:
 # the optional keys of a layer in a folding file, with their types (see LayerFold)
 OPTIONAL_KEYS = {"lut_pe": int, "share": bool, "weights": str, "batch": int}
 OPTIONAL_TYPES = {int: "an integer", bool: "true or false", str: "a string"}
-WEIGHT_PLACES = ("onchip", "dram")
+WEIGHT_PLACES = ("onchip", "dram", "uram")
 
 
 def check_offchip(layer, f: LayerFold) -> None:
     """The off-chip fields of one layer's folding (weights place, batch size)."""
     if f.weights not in WEIGHT_PLACES:
-        raise FoldingError(f"layer '{layer.name}': weights must be 'onchip' or 'dram', got {f.weights!r}")
+        raise FoldingError(f"layer '{layer.name}': weights must be 'onchip' or 'dram' or 'uram', got {f.weights!r}")
     if not isinstance(f.batch, int) or isinstance(f.batch, bool) or f.batch < 1:
         raise FoldingError(f"layer '{layer.name}': batch must be a positive integer, got {f.batch!r}")
     if f.batch != 1 and f.weights != "dram":
@@ -243,6 +245,9 @@ def check_offchip(layer, f: LayerFold) -> None:
     if f.weights == "dram" and (f.lut_pe or f.share):
         raise FoldingError(f"layer '{layer.name}': weights='dram' cannot be combined with "
                            f"{'lut_pe' if f.lut_pe else 'share'} (both are on-chip weight stores)")
+    if f.weights == "uram" and (f.lut_pe or f.share):
+        raise FoldingError(f"layer '{layer.name}': weights='uram' cannot be combined with "
+                           f"{'lut_pe' if f.lut_pe else 'share'} (the whole weight memory is UltraRAM)")
 
 
 def to_json(folding: Dict[str, LayerFold]) -> str:
@@ -257,7 +262,9 @@ def fold_dict(f: LayerFold) -> dict:
         d["lut_pe"] = f.lut_pe
     if f.share:
         d["share"] = True
-    if f.weights != "onchip" or f.batch != 1:
+    if f.weights == "uram" and f.batch == 1:
+        d["weights"] = "uram"
+    elif f.weights != "onchip" or f.batch != 1:
         d.update(weights=f.weights, batch=f.batch)
     return d
 
@@ -265,7 +272,7 @@ def fold_dict(f: LayerFold) -> dict:
 def load(path, net: Optional[Network] = None) -> Dict[str, LayerFold]:
     """Read a folding JSON file: {"layer name": {"pe": P, "simd": S}, ...}; optional per layer:
     "lut_pe": N (weights of N PEs in LUT ROM), "share": true (shared-filter datapath),
-    "weights": "onchip" | "dram" and "batch": B (docs/offchip-weights.md)."""
+    "weights": "onchip" | "dram" | "uram" and "batch": B (docs/offchip-weights.md)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())

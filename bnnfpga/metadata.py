@@ -93,7 +93,7 @@ SCHEMA: dict = {
             "additionalProperties": {
                 "type": "object", "additionalProperties": False, "required": ["pe", "simd"],
                 "properties": {"pe": _POS, "simd": _POS, "lut_pe": {"type": "integer", "minimum": 0},
-                               "share": {"type": "boolean"}, "weights": {"enum": ["onchip", "dram"]}, "batch": _POS},
+                               "share": {"type": "boolean"}, "weights": {"enum": ["onchip", "dram", "uram"]}, "batch": _POS},
             },
         },
         # layers whose weights stream from DRAM (docs/offchip-weights.md); absent when none
@@ -104,6 +104,15 @@ SCHEMA: dict = {
                 "required": ["ip", "port", "batch", "bytes_per_pass", "beat_bits"],
                 "properties": {"ip": {"type": "string", "pattern": _NAME}, "port": {"type": "string", "pattern": _NAME},
                                "batch": _POS, "bytes_per_pass": _POS, "beat_bits": _POS},
+            },
+        },
+        # layers whose weights live in URAM, written by the driver at start-up (bnnfpga.uram); absent when none
+        "uram_weights": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object", "additionalProperties": False,
+                "required": ["target_layer", "words", "word_bits", "pe", "uram_blocks"],
+                "properties": {"target_layer": _INT, "words": _POS, "word_bits": _POS, "pe": _POS, "uram_blocks": _POS},
             },
         },
         "cycles_per_frame": _POS,
@@ -284,6 +293,10 @@ def make(net, model_bytes: bytes, folding: Dict, *, name: str, board, clock_mhz:
 
     if dram_meta(net, folding):  # off-chip weights (docs/offchip-weights.md)
         meta["dram_weights"] = dram_meta(net, folding)
+    from .uram import uram_meta
+
+    if uram_meta(net, folding):  # weights in URAM (bnnfpga.uram)
+        meta["uram_weights"] = uram_meta(net, folding)
     return validate(meta)
 
 

@@ -50,13 +50,18 @@ class Budget:
     bram_total: Optional[int] = None
     dsp: Optional[float] = None  # DSP48 slices (fixed-point weight lanes multiply pixels in DSPs)
     dram: Optional[float] = None  # DRAM bytes per cycle (off-chip weights + image/score DMA), margin applied
+    uram: Optional[float] = None  # URAM288 blocks (margin applied; 0 on boards without UltraRAM, bnnfpga.uram)
+    uram_total: Optional[int] = None
 
     @classmethod
     def for_board(cls, board, lut_margin: float = LUT_MARGIN, bram_margin: float = BRAM_MARGIN,
                   lanes: Optional[int] = None) -> "Budget":
         b = boards_mod.get(board) if isinstance(board, str) else board
+        from .uram import URAM_MARGIN
+
         return cls(lut=b.lut * lut_margin, bram36=b.bram36 * bram_margin, lanes=lanes, board=b.name,
-                   lut_total=b.lut, bram_total=b.bram36, dsp=float(b.dsp))
+                   lut_total=b.lut, bram_total=b.bram36, dsp=float(b.dsp), uram=b.uram * URAM_MARGIN,
+                   uram_total=b.uram)
 
     def describe(self) -> str:
         parts = []
@@ -64,6 +69,8 @@ class Budget:
             parts.append(f"{self.lut:,.0f} LUT" + (f" ({self.lut / self.lut_total:.0%} of {self.lut_total:,})" if self.lut_total else ""))
         if self.bram36 is not None:
             parts.append(f"{self.bram36:,.1f} BRAM36" + (f" ({self.bram36 / self.bram_total:.0%} of {self.bram_total})" if self.bram_total else ""))
+        if self.uram:
+            parts.append(f"{self.uram:,.1f} URAM" + (f" ({self.uram / self.uram_total:.0%} of {self.uram_total})" if self.uram_total else ""))
         if self.lanes is not None:
             parts.append(f"{self.lanes:,} PE x SIMD lanes")
         if self.dram is not None:
@@ -77,6 +84,8 @@ class Budget:
             out["LUT"] = (res.lut, self.lut)
         if self.bram36 is not None:
             out["BRAM36"] = (res.bram36, self.bram36)
+        if self.uram is not None and (res.uram > 0 or self.uram > 0):  # UltraScale+ boards (bnnfpga.uram)
+            out["URAM"] = (res.uram, self.uram)
         if self.lanes is not None:
             out["lanes"] = (float(lanes), float(self.lanes))
         if self.dsp is not None and res.dsp > 0:  # only designs that use DSPs (fixed-point weights)
@@ -145,6 +154,7 @@ class FoldResult:
                     f"bytes/cycle ({self.dram_gbytes_per_s:,.2f} GB/s)")
         return (f"{self.cycles:,} cycles/frame ({self.bottleneck}), {self.frames_per_second:,.{0 if self.frames_per_second >= 100 else 2}f} frames/s at "
                 f"{self.clock_mhz:g} MHz; LUT {self.resources.lut:,.0f}, BRAM36 {self.resources.bram36:,.1f}, "
+                + (f"URAM {self.resources.uram:,.0f}, " if self.resources.uram else "") +
                 f"FF {self.resources.ff:,.0f}, lanes {self.lanes:,}{dram}; budget {self.budget.describe()}"
                 + (f"; {self.message}" if self.message else ""))
 
@@ -173,7 +183,7 @@ def _lut_pe_options(pe: int) -> List[int]:
 
 
 def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: bool = False, offchip: str = "never",
-                      max_batch: Optional[int] = None) -> Dict[str, List[_Cand]]:
+                      max_batch: Optional[int] = None, uram: str = "never") -> Dict[str, List[_Cand]]:
     """Every legal folding of every compute layer with its cycles and the resources of its
     MVTU, window generator and input FIFO (converters depend on neighbours: left to the
     exact pipeline estimate).  ``lut_rom``: also the variants that move the weights of some
@@ -206,6 +216,12 @@ def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: b
                             cands.append(_Cand(fl, cyc, base + r, pe * simd))
                 if offchip != "never" and isinstance(layer, Dense) and weight_bits(layer) == 1:
                     cands.extend(_dram_candidates(net, model, layer, f, specs, res, max_batch))
+                if uram != "never":  # weights in UltraRAM (bnnfpga.uram)
+                    from .uram import uram_candidate
+
+                    cands.extend(uram_candidate(model, layer, f, specs, res, _Cand, cyc))
+        if uram == "always":
+            cands = [c for c in cands if c.fold.weights == "uram"] or cands
         out[layer.name] = cands
     return out
 
@@ -237,6 +253,8 @@ def _pick(cands: Sequence[_Cand], T: int, w: Tuple[float, ...], budget: Budget) 
             continue
         # DRAM bytes per cycle at pace T, against the DRAM budget (third weight, when given)
         dram = (w[2] if len(w) > 2 else 1.0) * c.dram / T / budget.dram if budget.dram else 0.0
+        if c.res.uram:  # URAM blocks against the URAM budget (fourth weight, bnnfpga.uram)
+            dram += (w[3] if len(w) > 3 else 1.0) * c.res.uram / budget.uram if budget.uram else math.inf
         if budget.lut is None and budget.bram36 is None:
             key = (c.lanes, c.res.lut / lut_n + c.res.bram36 / bram_n + dram, c.cycles)
         else:
@@ -248,12 +266,22 @@ def _pick(cands: Sequence[_Cand], T: int, w: Tuple[float, ...], budget: Budget) 
 
 
 class _Search:
-    def __init__(self, net, model, budget, top_k, lut_rom=True, offchip: str = "never", max_batch: Optional[int] = None):
+    def __init__(self, net, model, budget, top_k, lut_rom=True, offchip: str = "never", max_batch: Optional[int] = None,
+                 uram: str = "never"):
         self.net, self.model, self.budget, self.top_k = net, model, budget, top_k
-        self.cands = _layer_candidates(net, model, top_k, lut_rom and budget.bram36 is not None, offchip, max_batch)
+        self.uram = uram
+        self.cands = _layer_candidates(net, model, top_k, lut_rom and budget.bram36 is not None, offchip, max_batch,
+                                       uram)
+        if uram == "allow":  # the URAM variants are assigned after the per-layer picks (bnnfpga.uram.assign_uram)
+            self.uram_cands = {n: [c for c in cs if c.fold.weights == "uram"] for n, cs in self.cands.items()}
+            self.cands = {n: [c for c in cs if c.fold.weights != "uram"] for n, cs in self.cands.items()}
         self.weightings = WEIGHTINGS if (budget.lut is not None or budget.bram36 is not None) else [(1.0, 0.0)]
         if offchip != "never" and budget.dram:
             self.weightings = [w + (d,) for w in self.weightings for d in DRAM_WEIGHTS]
+        if uram == "always" and budget.uram:  # bnnfpga.uram: weights of URAM blocks against LUT, BRAM and DRAM
+            from .uram import URAM_WEIGHTS
+
+            self.weightings = [w + (1.0,) * (3 - len(w)) + (u,) for w in self.weightings for u in URAM_WEIGHTS]
         self.cache = {}
         from .offchip import io_bytes_per_frame
 
@@ -283,6 +311,10 @@ class _Search:
                 f[name] = c.fold
             if f is None:
                 continue
+            if self.uram == "allow":  # block RAM or LUT over: move weight memories to URAM (bnnfpga.uram)
+                from .uram import assign_uram
+
+                f = assign_uram(self, f, T)
             key = tuple(sorted((k, v.pe, v.simd, v.lut_pe, v.weights, v.batch) for k, v in f.items()))
             if key in seen:
                 continue
@@ -335,6 +367,7 @@ class _Search:
             if not fitting:
                 return self.budget.binding(o[1], o[2], o[3])[1]
             return (o[1].lut / lut_n + o[1].bram36 / bram_n + (o[2] / self.budget.lanes if self.budget.lanes else 0)
+                    + (o[1].uram / self.budget.uram if self.budget.uram else 0)
                     + (o[3] / self.budget.dram if o[3] is not None and self.budget.dram else 0))
         f, res, lanes, _ = min(pool, key=key)
         return f, res, lanes, bool(fitting)
@@ -368,7 +401,7 @@ def _over_message(budget: Budget, res: Resources, lanes: int, what: str, dram: O
             if name == "DRAM":
                 parts.append(f"DRAM needs {u:,.1f} of {a:,.1f} bytes/cycle allowed ({u / a - 1:.0%} over)")
             else:
-                parts.append(f"{name} needs {u:,.0f} of {a:,.0f} allowed ({u / a - 1:.0%} over)")
+                parts.append(f"{name} needs {u:,.0f} of {a:,.0f} allowed ({f'{u / a - 1:.0%} over' if a else 'the board has none'})")
     return worst, f"{what}: " + "; ".join(parts) if parts else what
 
 
@@ -376,7 +409,7 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
              budget: Optional[Budget] = None, lanes: Optional[int] = None, lut_margin: float = LUT_MARGIN,
              bram_margin: float = BRAM_MARGIN, model: Optional[ResourceModel] = None, top_k: int = 1,
              lut_rom: bool = True, offchip: str = "never", dram_margin: Optional[float] = None,
-             max_batch: Optional[int] = None) -> FoldResult:
+             max_batch: Optional[int] = None, uram: str = "auto") -> FoldResult:
     """Choose a folding.  ``board`` (name or Board) sets the LUT/BRAM budget (with margins)
     and the clock; ``lanes`` caps the total PE*SIMD; ``target_fps`` asks for the
     cheapest folding meeting that rate instead of the fastest that fits.  ``lut_rom``:
@@ -389,7 +422,11 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
     layer off chip).  With a board, DRAM bandwidth is then budgeted too: the share
     ``dram_margin`` of the board's nominal peak (bnnfpga.offchip.board_dram_bytes_per_cycle).
     ``max_batch`` caps the batch size of off-chip layers (latency: a batch of B frames
-    waits for its B-th frame)."""
+    waits for its B-th frame).
+
+    ``uram`` (bnnfpga.uram): on boards with UltraRAM, "auto" (the default) moves the weight
+    memories that save the most block RAM to URAM when block RAM binds; "never"; "always"
+    (every layer's weights in URAM).  URAM weights are loaded at run time."""
     from .offchip import DRAM_MARGIN, board_dram_bytes_per_cycle
 
     if offchip not in ("never", "auto", "always"):
@@ -412,15 +449,21 @@ def optimize(net: Network, board=None, *, target_fps: Optional[float] = None, cl
                                                                   else dram_margin))
     if max_batch is not None and (not isinstance(max_batch, int) or max_batch < 1):
         raise FoldingError(f"max_batch must be a positive integer, got {max_batch!r}")
-    if offchip != "auto":
-        return _optimize(net, b, target_fps, clock, budget, model, top_k, offchip, max_batch, lut_rom)
-    on = _optimize(net, b, target_fps, clock, budget, model, top_k, "never", None, lut_rom)
-    off = _optimize(net, b, target_fps, clock, budget, model, top_k, "auto", max_batch, lut_rom)
-    if not off.feasible:  # neither fits: the one less over budget (it says what binds and by how much)
-        return off if not on.feasible and _cheaper(off, on, budget) else on
-    if not on.feasible or off.cycles < on.cycles or (target_fps is not None and _cheaper(off, on, budget)):
-        return off
-    return on
+    from .uram import check_uram_mode, choose_auto
+
+    uram = check_uram_mode(uram, budget)
+
+    def run(um):
+        if offchip != "auto":
+            return _optimize(net, b, target_fps, clock, budget, model, top_k, offchip, max_batch, lut_rom, um)
+        on = _optimize(net, b, target_fps, clock, budget, model, top_k, "never", None, lut_rom, um)
+        off = _optimize(net, b, target_fps, clock, budget, model, top_k, "auto", max_batch, lut_rom, um)
+        if not off.feasible:  # neither fits: the one less over budget (it says what binds and by how much)
+            return off if not on.feasible and _cheaper(off, on, budget) else on
+        if not on.feasible or off.cycles < on.cycles or (target_fps is not None and _cheaper(off, on, budget)):
+            return off
+        return on
+    return choose_auto(run, budget, target_fps, _cheaper) if uram == "auto" else run(uram)
 
 
 def _cheaper(a: FoldResult, b: FoldResult, budget: Budget) -> bool:
@@ -429,8 +472,9 @@ def _cheaper(a: FoldResult, b: FoldResult, budget: Budget) -> bool:
     return cost(a) < cost(b) - 1e-9
 
 
-def _optimize(net, b, target_fps, clock, budget, model, top_k, offchip, max_batch=None, lut_rom=True) -> FoldResult:
-    search = _Search(net, model, budget, top_k, lut_rom, offchip, max_batch)
+def _optimize(net, b, target_fps, clock, budget, model, top_k, offchip, max_batch=None, lut_rom=True,
+              uram="never") -> FoldResult:
+    search = _Search(net, model, budget, top_k, lut_rom, offchip, max_batch, uram)
     floor, floor_stage = _floor_cycles(net, top_k)
     for name, cands in search.cands.items():  # a layer's fully parallel folding
         fastest = min(c.cycles for c in cands)
@@ -457,7 +501,7 @@ def _optimize(net, b, target_fps, clock, budget, model, top_k, offchip, max_batc
                            message=f"meets {target_fps:,.0f} frames/s (<= {T:,} cycles/frame) with the fewest resources found")
         worst, msg = _over_message(budget, res, ln, f"{target_fps:,.0f} frames/s does not fit the budget",
                                    search.dram_use(f))
-        fastest = (_optimize(net, b, None, clock, budget, model, top_k, offchip, max_batch, lut_rom)
+        fastest = (_optimize(net, b, None, clock, budget, model, top_k, offchip, max_batch, lut_rom, uram)
                    if b is not None or budget.lanes else None)
         if fastest is not None and fastest.feasible:
             msg += f"; the fastest folding that fits reaches {fastest.frames_per_second:,.0f} frames/s"
@@ -496,7 +540,7 @@ def default_folding(net: Network, board=None, target_fps: Optional[float] = None
     ``board`` (PYNQ-Z2 when None), or the cheapest meeting ``target_fps``.  Always legal;
     when nothing fits, the closest (smallest) folding found.  No ``lut_pe`` (the HLS backend
     does not honour it): ask ``bnnfpga fold`` for LUT-ROM weights explicitly."""
-    r = optimize(net, board or "pynq-z2", target_fps=target_fps, lut_rom=False)
+    r = optimize(net, board or "pynq-z2", target_fps=target_fps, lut_rom=False, uram="never")
     return check(net, r.folding)
 
 

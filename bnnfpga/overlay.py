@@ -205,6 +205,9 @@ class HwDriver:
             if e["ip"] not in have:
                 raise OverlayError(f"{bitfile}: the overlay has no IP '{e['ip']}' (weight DMA); it has: {', '.join(sorted(have))}")
         self.dram = DramWeights(pynq, self.ol, meta, net)
+        from .overlay_uram import UramWeights  # weights in URAM (bnnfpga.uram): written once, here
+
+        self.uram = UramWeights(self.acc, self.reg, meta, net, self.timeout_s)
 
     def _buffers(self, n: int):
         if self._bufs is None or self._bufs[0].shape[0] < n:
@@ -353,7 +356,7 @@ class Classifier:
                     raise OverlayError(str(e)) from None
         if self.meta is None:
             self.meta = self._meta_for(self.net, folding, top_k)
-        if self.net is None and (runtime != "hw" or self.meta.get("dram_weights")):
+        if self.net is None and (runtime != "hw" or self.meta.get("dram_weights") or self.meta.get("uram_weights")):
             self.net = self._load_model()  # (hw: the driver fills the DRAM weight buffers from it)
         m = self.meta
         self.shape = (m["input"]["height"], m["input"]["width"], m["input"]["channels"])

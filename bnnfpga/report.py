@@ -59,6 +59,8 @@ def rows(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1)
                 from .offchip import dram_bytes_per_frame
 
                 out[-1].weights, out[-1].dram_bytes = f"dram B={f.batch}", dram_bytes_per_frame(layer, f)
+            if f is not None and f.weights == "uram":  # bnnfpga.uram
+                out[-1].weights = "uram"
         else:
             out.append(Row(name, kind, "", None, None, cyc, 0,
                            per_layer.get("", Resources()) if name == "input" else Resources(), cyc / result.cycles))
@@ -90,19 +92,21 @@ def _repetition_text(net: Network, folding: Dict[str, LayerFold]) -> List[str]:
 def text_table(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1) -> str:
     rs = rows(net, result, model, top_k)
     offchip = any(r.weights for r in rs)
+    ur = any(r.res.uram for r in rs)  # weights in URAM (bnnfpga.uram): a URAM column
     head = (f"{'stage':14s} {'kind':8s} {'shape':36s} {'PE':>5s} {'SIMD':>5s} {'cycles/frame':>12s} "
-            f"{'weight bits':>11s} {'LUT':>8s} {'BRAM36':>7s} {'share':>6s}"
+            f"{'weight bits':>11s} {'LUT':>8s} {'BRAM36':>7s}{' URAM' if ur else ''} {'share':>6s}"
             + (f" {'weights':>11s} {'DRAM B/frame':>12s}" if offchip else ""))
     lines = [f"network '{net.name}': {len(net.compute_layers())} compute layers", head, "-" * len(head)]
     for r in rs:
         lines.append(f"{r.name[:14]:14s} {r.kind:8s} {r.shape[:36]:36s} {r.pe if r.pe else '':>5} {r.simd if r.simd else '':>5} "
-                     f"{r.cycles:12,d} {r.weight_bits:11,d} {r.res.lut:8,.0f} {r.res.bram36:7.1f} {r.share:6.1%}"
+                     f"{r.cycles:12,d} {r.weight_bits:11,d} {r.res.lut:8,.0f} {r.res.bram36:7.1f}"
+                     + (f" {r.res.uram:4.0f}" if ur else "") + f" {r.share:6.1%}"
                      + (f" {r.weights or ('onchip' if r.pe else ''):>11s} {r.dram_bytes:12,.0f}" if offchip else "")
                      + ("  <- bottleneck" if r.cycles == result.cycles else ""))
     tot = result.resources
     lines.append("-" * len(head))
     lines.append(f"total (all stages, FIFOs, control): LUT {tot.lut:,.0f}, FF {tot.ff:,.0f}, BRAM36 {tot.bram36:,.1f} "
-                 f"(LUT RAM {tot.lutram:,.0f}), PE x SIMD lanes {result.lanes:,}")
+                 + (f"URAM {tot.uram:,.0f} " if tot.uram else "") + f"(LUT RAM {tot.lutram:,.0f}), PE x SIMD lanes {result.lanes:,}")
     lines.append(f"cycles per frame {result.cycles:,} (stage '{result.bottleneck}'): {result.frames_per_second:,.0f} frames/s "
                  f"at {result.clock_mhz:g} MHz; latency <= {result.latency_cycles:,} cycles ({result.latency_us:,.1f} us)")
     if offchip or result.budget.dram is not None:
@@ -111,7 +115,7 @@ def text_table(net: Network, result: FoldResult, model: ResourceModel, top_k: in
                      f"({result.dram_gbytes_per_s:,.2f} GB/s at {result.frames_per_second:,.0f} frames/s)")
     lines.append(f"budget: {result.budget.describe()}; {'fits' if result.feasible else 'DOES NOT FIT'}")
     for name, (u, a) in result.budget.usage(tot, result.lanes, result.dram_use).items():
-        lines.append(f"  {name}: {u:,.1f} of {a:,.1f} allowed ({u / a:.0%})")
+        lines.append(f"  {name}: {u:,.1f} of {a:,.1f} allowed ({u / a if a else float('inf'):.0%})")
     if result.message:
         lines.append(result.message)
     lines += _repetition_text(net, result.folding)
@@ -163,7 +167,7 @@ def plots(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1
     if usage:
         fig, ax = plt.subplots(figsize=(6, 2.4))
         labels = list(usage)
-        vals = [u / a * 100 for u, a in usage.values()]
+        vals = [u / a * 100 if a else 1000.0 for u, a in usage.values()]
         ax.barh(labels, vals, color=["#c0392b" if v > 100 else "#27ae60" for v in vals])
         ax.axvline(100, color="black", lw=0.8)
         ax.set_xlabel("% of the allowed budget")
@@ -174,19 +178,20 @@ def plots(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1
 
 def html_page(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1) -> str:
     rs = rows(net, result, model, top_k)
+    ur = any(r.res.uram for r in rs)  # weights in URAM (bnnfpga.uram): a URAM column
     e = html.escape
     cells = []
     for r in rs:
         cls = ' class="bottleneck"' if r.cycles == result.cycles else ""
         cells.append(f"<tr{cls}><td>{e(r.name)}</td><td>{e(r.kind)}</td><td>{e(r.shape)}</td><td>{r.pe or ''}</td>"
                      f"<td>{r.simd or ''}</td><td>{r.cycles:,}</td><td>{r.weight_bits:,}</td><td>{r.res.lut:,.0f}</td>"
-                     f"<td>{r.res.bram36:.1f}</td><td>{r.share:.1%}</td>"
+                     f"<td>{r.res.bram36:.1f}</td>" + (f"<td>{r.res.uram:.0f}</td>" if ur else "") + f"<td>{r.share:.1%}</td>"
                      + (f"<td>{e(r.weights or ('onchip' if r.pe else ''))}</td><td>{r.dram_bytes:,.0f}</td>"
                         if any(x.weights for x in rs) else "") + "</tr>")
     imgs = "".join(f'<figure><img alt="{e(t)}" src="data:image/png;base64,{base64.b64encode(p).decode()}">'
                    f"<figcaption>{e(t)}</figcaption></figure>\n" for t, p in plots(net, result, model, top_k).items())
     tot = result.resources
-    usage = "".join(f"<li>{e(n)}: {u:,.1f} of {a:,.1f} allowed ({u / a:.0%})</li>"
+    usage = "".join(f"<li>{e(n)}: {u:,.1f} of {a:,.1f} allowed ({u / a if a else float('inf'):.0%})</li>"
                     for n, (u, a) in result.budget.usage(tot, result.lanes, result.dram_use).items())
     if any(r.weights for r in rs) or result.budget.dram is not None:
         usage += (f"<li>DRAM traffic: {result.dram_bytes_per_frame:,.0f} weight bytes/frame + "
@@ -202,13 +207,13 @@ tr.bottleneck{{background:#fde2e2}} figure{{display:inline-block;margin:1em}} .b
 <p><b>{result.frames_per_second:,.0f} frames/s</b> at {result.clock_mhz:g} MHz: {result.cycles:,} cycles per frame
 (bottleneck stage <code>{e(result.bottleneck)}</code>); latency at most {result.latency_cycles:,} cycles
 ({result.latency_us:,.1f} us).</p>
-<p>Estimated total: LUT {tot.lut:,.0f}, FF {tot.ff:,.0f}, BRAM36 {tot.bram36:,.1f} (LUT RAM {tot.lutram:,.0f}),
+<p>Estimated total: LUT {tot.lut:,.0f}, FF {tot.ff:,.0f}, BRAM36 {tot.bram36:,.1f}{f", URAM {tot.uram:,.0f}" if tot.uram else ""} (LUT RAM {tot.lutram:,.0f}),
 {result.lanes:,} PE x SIMD lanes. Budget: {e(result.budget.describe())}:
 <span class="{'' if result.feasible else 'bad'}">{'fits' if result.feasible else 'does not fit'}</span>.</p>
 <ul>{usage}</ul>
 <p>{e(result.message)}</p>
 <table><tr><th>stage</th><th>kind</th><th>shape</th><th>PE</th><th>SIMD</th><th>cycles/frame</th><th>weight bits</th>
-<th>LUT</th><th>BRAM36</th><th>share of bottleneck</th>{'<th>weights</th><th>DRAM bytes/frame</th>' if any(r.weights for r in rs) else ''}</tr>
+<th>LUT</th><th>BRAM36</th>{'<th>URAM</th>' if ur else ''}<th>share of bottleneck</th>{'<th>weights</th><th>DRAM bytes/frame</th>' if any(r.weights for r in rs) else ''}</tr>
 {''.join(cells)}
 </table>
 {_repetition_html(net, result.folding)}

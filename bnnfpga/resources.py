@@ -38,6 +38,7 @@ import numpy as np
 from .folding import LayerFold, check, swg_lanes
 from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, weight_bits
 from .offchip import dram_mvtu_resources, dram_params
+from .uram import uram_mvtu_resources, uram_params
 from .rtl.backend import _clog2, signed_bits  # the RTL generator's own width rules
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "resource_calibration.json"
@@ -52,17 +53,21 @@ class Resources:
     bram36: float = 0.0  # RAMB36 equivalents (RAMB18 = 0.5)
     lutram: float = 0.0  # LUTs used as memory (included in lut)
     dsp: float = 0.0
+    uram: float = 0.0  # URAM288 blocks (UltraScale+; weights="uram", bnnfpga.uram)
 
     def __add__(self, o: "Resources") -> "Resources":
         return Resources(self.lut + o.lut, self.ff + o.ff, self.bram36 + o.bram36, self.lutram + o.lutram,
-                         self.dsp + o.dsp)
+                         self.dsp + o.dsp, self.uram + o.uram)
 
     def scaled(self, k: float) -> "Resources":
-        return Resources(self.lut * k, self.ff * k, self.bram36 * k, self.lutram * k, self.dsp * k)
+        return Resources(self.lut * k, self.ff * k, self.bram36 * k, self.lutram * k, self.dsp * k, self.uram * k)
 
     def as_dict(self) -> Dict[str, float]:
-        return {"lut": round(self.lut, 1), "ff": round(self.ff, 1), "bram36": round(self.bram36, 2),
-                "lutram": round(self.lutram, 1), "dsp": round(self.dsp, 1)}
+        d = {"lut": round(self.lut, 1), "ff": round(self.ff, 1), "bram36": round(self.bram36, 2),
+             "lutram": round(self.lutram, 1), "dsp": round(self.dsp, 1)}
+        if self.uram:
+            d["uram"] = round(self.uram, 1)
+        return d
 
 
 @dataclass
@@ -77,6 +82,7 @@ class MemoryMap:
     ffs: float = 0.0
     bram36: float = 0.0
     mux: float = 0.0  # read-multiplexer bits of block RAMs stacked in depth: width x (rows - 1)
+    uram: float = 0.0  # URAM288 blocks (kind 'uram', bnnfpga.uram)
 
     @property
     def bits(self) -> int:
@@ -248,6 +254,7 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
         f = folding[layer.name]
         p = mvtu_params(net, layer, f)
         p.update(dram_params(f))  # off-chip weights (bnnfpga.offchip): no weight ROM
+        p.update(uram_params(f))  # weights in URAM (bnnfpga.uram)
         g = swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
         convert(g, layer.name)
         if isinstance(layer, Conv2D):
@@ -397,11 +404,14 @@ class ResourceModel:
     def _estimate(self, kind: str, feats: Dict[str, float], mems: Sequence[MemoryMap]) -> Resources:
         lut, ff = self._linear(kind, feats)
         lutram = sum(m.luts for m in mems if m.kind == "lutram")
-        return Resources(lut=lut, ff=ff, bram36=sum(m.bram36 for m in mems), lutram=lutram)
+        return Resources(lut=lut, ff=ff, bram36=sum(m.bram36 for m in mems), lutram=lutram,
+                         uram=sum(m.uram for m in mems))
 
     def mvtu(self, p: Dict[str, int]) -> Tuple[Resources, List[MemoryMap]]:
         if p.get("DRAM"):
             return dram_mvtu_resources(self, p)
+        if p.get("URAM"):
+            return uram_mvtu_resources(self, p)
         if p.get("WB", 1) > 1:
             from .fixed_weights import mvtu_fw_estimate
 
@@ -523,6 +533,8 @@ def cells_to_resources(cells: Dict[str, int]) -> Resources:
             r.bram36 += 0.5 * n
         elif name.startswith("DSP48"):
             r.dsp += n
+        elif name == "URAM288":
+            r.uram += n
     return r
 
 

@@ -113,6 +113,7 @@ class ParamBlock:
     dram: bool = False  # weights streamed from DRAM (docs/offchip-weights.md, bnnfpga.hls.offchip)
     batch: int = 1
     dram_beat_bits: int = 0  # weight-stream word width (off-chip weights)
+    uram: bool = False  # weights in UltraRAM, written at run time by do_init (bnnfpga.uram)
 
     @property
     def tiles(self) -> int:
@@ -344,6 +345,12 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
 
                 call = dram_call(pb, layer, f, cur, out, ident, last, cur_qb, runtime_params, dram_streams)
                 com.append(f"weights from DRAM on stream w_{ident} ({pb.dram_beat_bits}-bit beats), one pass per batch of {f.batch} frames")
+            if f.weights == "uram":  # bnnfpga.uram: URAM weight memory, loaded at run time
+                from ..uram import check_loadable
+
+                check_loadable(layer, f, BackendError)
+                pb.uram = True
+                com.append("weights in UltraRAM (no initial values): written at run time by do_init, target_mem 0")
             stages.append(Stage(skind, layer.name, f"{kind} '{lname}'", com, call, out, otype, cyc,
                                 f"{_shape(ishape)}->{_shape(oshape)}", str(pe), str(simd)))
         cur, lanes, cur_qb = out, pe, 1
@@ -458,6 +465,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
         compute_layers=len(pl.params), runtime_params=runtime_params, ap_int_max_w=pl.ap_int_max_w,
         stages=pl.stages, params=pctx, thr_params=tctx, pipeline_cycles=pl.pipeline_cycles, slowest=pl.slowest,
         tv_frames=test_frames, part=part, clock_ns=clock_ns, dram_streams=pl.dram_streams,
+        uram=any(p.uram for p in pl.params),
         extra_headers=[strided.HLS_HEADER] if strided.uses(net) else [],
     )
     files: Dict[str, Union[str, bytes]] = {}
@@ -488,6 +496,10 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
     scores = GoldenModel(net).run(images)
     files["tv/input_beats.bin"] = pack_input_beats(net, images).tobytes()
     files["tv/expected_words.bin"] = expected_words(scores, label_select(scores, top_k)).tobytes()
+    if ctx["uram"]:  # bnnfpga.uram: the do_init writes that load the URAM weights (run_hls.tcl passes them)
+        from ..uram import load_rows
+
+        files["tv/init_words.bin"] = load_rows(net, folding).astype("<u4").tobytes()
     files[MARKER] = f"bnnfpga {__version__} HLS project of network '{safe_text(net.name)}'\n"
     return dict(sorted(files.items()))
 

@@ -248,7 +248,10 @@ def simulate(net: Network, images: np.ndarray, folding: Dict[str, LayerFold], to
         proj = wd / "project"
         compile_project(net, folding, proj, top_k=top_k, runtime_params=runtime_params)
         exe, _ = build(proj, wd / "csim_tb", cache=cache)
-        res = run_bench(exe, net, images, top_k=top_k, workdir=wd / "run")
+        from ..uram import load_rows, uram_layers
+
+        rows = load_rows(net, folding) if uram_layers(net, folding) else None  # URAM weights: do_init writes
+        res = run_bench(exe, net, images, top_k=top_k, workdir=wd / "run", init_rows=rows)
         if verbose:
             print(res.log)
         if not np.array_equal(res.labels, label_select(res.scores, top_k)):

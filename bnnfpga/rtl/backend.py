@@ -90,6 +90,8 @@ class LayerRTL:
     dram: bool = False  # weights stream from DRAM (rtl_templates/layer_dram.sv.j2)
     batch: int = 1  # frames per pass over the weights
     dram_beat_bits: int = 0  # weight-stream TDATA width
+    uram: bool = False  # weight memory in UltraRAM, loaded at run time (bnnfpga.uram, layer_uram_weights.sv.j2)
+    uram_blocks: int = 0
 
 
 def _env():
@@ -194,6 +196,17 @@ def _offchip_hook(layer, f: LayerFold, L: LayerRTL, runtime_params: bool) -> Non
     L.weight_words = []  # the weights live in the DRAM image, not in the design
 
 
+def _uram_hook(layer, f: LayerFold, L: LayerRTL) -> None:
+    """Weights in UltraRAM (bnnfpga.uram): no initialised weight memory; loaded through the parameter port."""
+    from ..uram import check_loadable, is_uram, layer_uram_blocks
+
+    if not is_uram(f):
+        return
+    check_loadable(layer, f, RTLError)
+    L.uram, L.uram_blocks = True, layer_uram_blocks(layer, f)
+    L.weight_words = []  # written at run time (do_init), not in the design
+
+
 def _weight_mem(L: LayerRTL) -> str:
     """$readmemh text of a layer's weight ROM, with comments naming the folds."""
     if L.wb > 1:  # fixed-point weights: lanes of WB bits where a binary layer has bits
@@ -285,6 +298,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
 
             L.share = shared.context(L, layer, f, runtime_params)
         _offchip_hook(layer, f, L, runtime_params)
+        _uram_hook(layer, f, L)
         layers.append(L)
         g = fold_mod.swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
         convert(g, f"SIMD words for {layer.name}")
@@ -306,7 +320,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
                 convert(f.simd, f"window words for {layer.name} (SIMD runs across kernel positions)")
         stages.append(Stage(f"u_{L.module}", L.module, [], f.simd * cur_ew, f.pe * L.obw,
                             f"{L.kind} '{layer.name}' {ishape} -> {oshape} PE={f.pe} SIMD={f.simd}", kind=L.kind,
-                            params_port=bool(runtime_params)))
+                            params_port=bool(runtime_params) or L.uram))
         if L.dram:
             stages[-1].dram, stages[-1].dram_bits = f"s_axis_w_{L.module}", L.dram_beat_bits
             stages[-1].comment += f", weights from DRAM (batch {L.batch})"
@@ -365,7 +379,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     cycles = fold_mod.pipeline_cycles(net, folding, top_k)
     files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
         net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,
-        in_beats=in_beats, out_words=net.num_classes + top_k, runtime=bool(runtime_params))
+        in_beats=in_beats, out_words=net.num_classes + top_k, runtime=bool(runtime_params) or any(L.uram for L in layers))
     order = [f"rtl/{n}" for n in modules] + [f"rtl/{L.module}.sv" for L in layers] + [f"rtl/{TOP}.sv"]
     files["files.f"] = "".join(p + "\n" for p in order)
     meta = {
@@ -379,6 +393,10 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
                     "fifo_depth": s.fifo_depth, "comment": s.comment} for s in stages],
         "layer_modules": {L.name: L.module for L in layers},
     }
+    if any(L.uram for L in layers):  # weights in URAM, loaded at run time (bnnfpga.uram)
+        from ..uram import uram_meta
+
+        meta["uram_weights"] = uram_meta(net, folding)
     if net.input.binarize_threshold is not None:
         meta["binarize_threshold"] = int(net.input.binarize_threshold)
     if any(L.dram for L in layers):

@@ -255,7 +255,8 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
                fifo_depth: Optional[int] = None, build_root=None, verbose: bool = False,
                files: Optional[Dict[str, str]] = None, runtime_params: bool = False,
                load: Optional[Network] = None, dram_pause: float = 0.0,
-               dram_images: Optional[Dict[str, bytes]] = None) -> CosimResult:
+               dram_images: Optional[Dict[str, bytes]] = None, uram_rows: Optional[np.ndarray] = None,
+               uram_load: bool = True) -> CosimResult:
     """Generate, build (cached) and simulate the RTL design on raw uint8 images.
 
     ``load``: a network of the same shapes whose weights and thresholds are
@@ -264,7 +265,10 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
     Layers with weights in DRAM get their weight streams from an emulated DRAM
     (``sim/bnn_dram.py``); ``dram_pause`` is the probability that it holds a beat back;
     ``dram_images`` ({layer: bytes}) replaces the weight images computed from ``net``
-    (the emulated board passes the buffers its driver filled)."""
+    (the emulated board passes the buffers its driver filled).
+    Layers with weights in URAM (bnnfpga.uram) get them through do_init writes before the
+    frames: from ``load`` or ``net``, or ``uram_rows`` (the writes the emulated board's driver
+    made); ``uram_load=False`` skips them (the URAM stays empty)."""
     folding = folding if folding is not None else fold_mod.minimal(net)
     images = np.asarray(images)
     if images.ndim == 3 and net.input.channels == 1:
@@ -280,6 +284,10 @@ def cosimulate(net: Network, images: np.ndarray, folding=None, top_k: int = 1, *
         from ..hls.vectors import param_init_words  # the do_init encoding of docs/interface.md
 
         params = param_init_words(load, folding)
+    if "uram_weights" in json.loads(files["design.json"]):  # bnnfpga.uram: load the URAM layers' weights
+        from ..uram import cosim_params
+
+        params = cosim_params(params, net, folding, load, uram_rows, uram_load)
     bdir, build_s = build(files, build_root, verbose)
     beats = input_beats(net, images)
     gold = GoldenModel(load if load is not None else net).run(images) if check else None
