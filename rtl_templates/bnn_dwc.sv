@@ -12,8 +12,8 @@
 // fill level left after that (`kept`, at most OU units since a word is accepted
 // only when it fits), so unit j takes input unit j - kept.  Instead of a barrel
 // shifter over the whole buffer, the input word is rotated once by kept mod IU
-// units (rot[r] = input unit (r - kept) mod IU, at most min(IU, OU + 1) choices
-// per unit) and unit j takes rot[j mod IU] when its write enable says so:
+// units (rin[r] = input unit (r - kept) mod IU: at most min(IU, OU + 1) distinct
+// rotations) and unit j takes rin[j mod IU] when its write enable says so:
 // * units 0..IU-1 also take the unit OU above them on output: a 2:1 mux per bit;
 // * units IU.. are only ever written by the input: flip-flops with clock enable.
 // O a multiple of I (packing words, e.g. window words of g lanes into SIMD lanes)
@@ -44,7 +44,7 @@ module bnn_dwc #(
         for (int k = 1; k <= a; k++)
             if (a % k == 0 && b % k == 0 && c % k == 0) unit_of = k;
     endfunction
-    // bits of the widest candidate index: a unit chooses among at most min(IU, OU + 1) input units
+    // bits of the rotation: an accepted word needs at most min(IU, OU + 1) distinct rotations
     function automatic int sel_bits(input int iu, input int ou);
         sel_bits = 1;
         for (int k = 1; k < 31; k++)
