@@ -24,6 +24,7 @@ is the part of ``lut`` used as memory.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -237,8 +238,8 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
     def convert(o: int, layer_name: Optional[str]):
         if st["i"] == o and st["lastn"] == st["i"]:
             return
-        out.append(StageSpec("dwc", f"dwc {st['i']}->{o}", layer_name, {"EW": st["ew"], "I": st["i"], "O": o},
-                             st["i"] * st["ew"]))
+        prm = {"EW": st["ew"], "I": st["i"], "O": o, "NIN": -(-st["elems"] // st["i"]), "LASTN": st["lastn"]}
+        out.append(StageSpec("dwc", f"dwc {st['i']}->{o}", layer_name, prm, st["i"] * st["ew"]))
         st["i"], st["lastn"] = o, o
 
     for layer, (ishape, oshape) in zip(net.layers, infer_shapes(net)):
@@ -268,7 +269,7 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
                 prm.update(S=layer.stride, R=strided_rows(k, layer.stride))
             out.append(StageSpec("swg", f"swg {layer.name}", layer.name, prm, g * st["ew"]))
             if g != f.simd:  # window words of g lanes -> SIMD lanes (rtl.backend.plan does the same)
-                st["i"], st["lastn"] = g, g
+                st["i"], st["lastn"], st["elems"] = g, g, oshape[0] * oshape[1] * layer.fan_in
                 convert(f.simd, layer.name)
         s = StageSpec(layer.kind, layer.name, layer.name, p, f.simd * st["ew"])
         if isinstance(layer, Dense) or g != f.simd:
@@ -289,7 +290,7 @@ FEATURES = {
              "mem_lut", "mem_ff", "mem_mux"],
     "swg": ["one", "ww", "addr", "mem_lut", "mem_ff"],
     "fifo": ["one", "w", "ptr", "mem_lut", "mem_ff", "mem_mux"],
-    "dwc": ["one", "buf_bits", "out_bits", "shift", "shift_o1"],
+    "dwc": ["one", "buf_bits", "ctr", "move_bits", "rot2_bits", "rot2_shared", "rotn_bits", "moven_bits", "units", "unit_cmp", "ou_odd", "iu_odd"],
     "maxpool": ["one", "c", "mem_lut", "mem_ff"],
     "input": ["one"],
     "output": ["one"],
@@ -353,12 +354,54 @@ def fifo_features(w, depth, mems):
             "mem_ff": sum(m.ffs for m in mems), "mem_mux": sum(m.mux for m in mems)}
 
 
+def dwc_structure(p) -> Dict[str, int]:
+    """bnn_dwc's structure (rtl_templates/bnn_dwc.sv): the buffer holds I + O elements in
+    units of U = gcd(I, O, LASTN) elements (IU per input word, OU per output word); an
+    input word lands at the fill level left after an output word leaves (0..OU units), so
+    it is rotated by (fill level mod IU) units: NR = min(IU, OU + 1) rotations, RW
+    select bits.  Units 0..IU-1 also take the unit OU above them on output (a 2:1 mux per
+    bit); the others are written only by the input (clock enable, no logic)."""
+    i, o = p["I"], p["O"]
+    lastn = p.get("LASTN", i)
+    u = math.gcd(math.gcd(i, o), lastn)
+    iu, ou = i // u, o // u
+    nr = min(iu, ou + 1)
+    # write enable of unit j: the input word (at fill level kept <= OU) covers it when
+    # j - IU < kept <= j; bounds at 0 or OU need no comparator
+    cmps = sum(int(j - iu + 1 > 0) + int(j < ou) for j in range(iu + ou))
+    return {"U": u, "IU": iu, "OU": ou, "CU": iu + ou, "NR": nr, "RW": max(1, _clog2(nr)),
+            "NW": _clog2(iu + ou + 1), "CMPS": cmps}
+
+
 def dwc_features(p):
-    cap = p["I"] + p["O"]
-    return {"one": 1.0, "buf_bits": float(cap * p["EW"]), "out_bits": float(p["O"] * p["EW"]),
-            "shift": float(cap * p["EW"] * _clog2(cap)),
-            # a one-element output word: the whole buffer shifts by one element every cycle
-            "shift_o1": float(cap * p["EW"] * _clog2(cap + 1)) if p["O"] == 1 else 0.0}
+    """Features of bnn_dwc following its structure (:func:`dwc_structure`)."""
+    ew = p["EW"]
+    st = dwc_structure(p)
+    in_bits = p["I"] * ew
+    lastn = p.get("LASTN", p["I"])
+    return {
+        "one": 1.0,
+        "buf_bits": float((p["I"] + p["O"]) * ew),
+        "ctr": float(st["NW"] + (_clog2(p.get("NIN", 1)) if lastn != p["I"] else 0)),
+        # units 0..IU-1: a 2:1 mux per bit (input or the unit moved down on output); packing
+        # (O a multiple of I) needs nothing else
+        "move_bits": float(in_bits) if st["NR"] == 1 else 0.0,
+        # ... merged by synthesis with a 0/1-unit rotation (unpacking: I a multiple of O)
+        "rot2_bits": float(in_bits) if st["NR"] == 2 else 0.0,
+        # ... except for rotated unit 0, which the top unit IU shares: a mux of its own
+        "rot2_shared": float(st["U"] * ew) if st["NR"] == 2 else 0.0,
+        # a rotator of its own (RW stages of 2:1 muxes, two per LUT6), then the 2:1 mux
+        "rotn_bits": float(in_bits * -(-st["RW"] // 2)) if st["NR"] > 2 else 0.0,
+        "moven_bits": float(in_bits) if st["NR"] > 2 else 0.0,
+        # per unit: its clock enable (write or move), and the fill-level comparisons of the
+        # write enables (NW bits each)
+        "units": float(st["CU"]),
+        "unit_cmp": float(st["CMPS"] * st["NW"]),
+        # the fill level's compare / subtract / add with OU and IU: carry logic unless a
+        # power of two
+        "ou_odd": 1.0 if st["OU"] & (st["OU"] - 1) else 0.0,
+        "iu_odd": 1.0 if st["IU"] & (st["IU"] - 1) else 0.0,
+    }
 
 
 def maxpool_memories(p):

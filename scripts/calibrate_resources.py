@@ -64,10 +64,16 @@ GENERIC_CAL = [
     ("fifo", {"W": 8, "DEPTH": 4}), ("fifo", {"W": 64, "DEPTH": 4}), ("fifo", {"W": 1, "DEPTH": 4}),
     ("fifo", {"W": 32, "DEPTH": 34}), ("fifo", {"W": 16, "DEPTH": 130}), ("fifo", {"W": 64, "DEPTH": 1024}),
     ("fifo", {"W": 256, "DEPTH": 4}),
+    # width converters (bnn_dwc): O a multiple of I (packing), I a multiple of O (unpacking), neither
     ("dwc", {"EW": 8, "I": 8, "O": 3}), ("dwc", {"EW": 8, "I": 8, "O": 16}), ("dwc", {"EW": 1, "I": 64, "O": 32}),
     ("dwc", {"EW": 1, "I": 16, "O": 64}), ("dwc", {"EW": 32, "I": 10, "O": 1}), ("dwc", {"EW": 1, "I": 4, "O": 4}),
     ("dwc", {"EW": 8, "I": 8, "O": 49}), ("dwc", {"EW": 8, "I": 8, "O": 2}), ("dwc", {"EW": 1, "I": 64, "O": 1}),
     ("dwc", {"EW": 1, "I": 32, "O": 64}), ("dwc", {"EW": 32, "I": 2, "O": 1}), ("dwc", {"EW": 8, "I": 8, "O": 7}),
+    ("dwc", {"EW": 1, "I": 8, "O": 128}), ("dwc", {"EW": 1, "I": 2, "O": 16}), ("dwc", {"EW": 1, "I": 16, "O": 256}),
+    ("dwc", {"EW": 1, "I": 4, "O": 36}), ("dwc", {"EW": 1, "I": 1, "O": 16}), ("dwc", {"EW": 1, "I": 8, "O": 24}),
+    ("dwc", {"EW": 1, "I": 128, "O": 4}), ("dwc", {"EW": 1, "I": 16, "O": 1}), ("dwc", {"EW": 1, "I": 64, "O": 16}),
+    ("dwc", {"EW": 1, "I": 8, "O": 196}), ("dwc", {"EW": 1, "I": 12, "O": 8}), ("dwc", {"EW": 1, "I": 48, "O": 32}),
+    ("dwc", {"EW": 8, "I": 8, "O": 3, "NIN": 4, "LASTN": 3}), ("dwc", {"EW": 8, "I": 8, "O": 4, "NIN": 13, "LASTN": 4}),
     ("maxpool", {"C": 64, "W": 28, "K": 2}), ("maxpool", {"C": 128, "W": 10, "K": 2}), ("maxpool", {"C": 16, "W": 8, "K": 2}),
     ("input", {"QW": 8, "ZERO_POINT": 128}), ("output", {"CLASSES": 10, "TOPK": 1}),
     ("control", {"IN_BEATS": 384, "OUT_WORDS": 11}),
@@ -81,6 +87,11 @@ GENERIC_HOLDOUT = [
     # window converters (SIMD dividing K*K*C_in, not C_in): gcd(SIMD, C_in) lanes -> SIMD lanes
     ("dwc", {"EW": 8, "I": 3, "O": 27}), ("dwc", {"EW": 1, "I": 16, "O": 48}), ("dwc", {"EW": 1, "I": 8, "O": 72}),
     ("dwc", {"EW": 1, "I": 4, "O": 12}),
+    # converters the optimizer chose for CNV / LFC (bench_folding.py), not used for fitting
+    ("dwc", {"EW": 1, "I": 128, "O": 8}), ("dwc", {"EW": 1, "I": 16, "O": 144}), ("dwc", {"EW": 1, "I": 32, "O": 96}),
+    ("dwc", {"EW": 1, "I": 16, "O": 128}), ("dwc", {"EW": 1, "I": 2, "O": 8}), ("dwc", {"EW": 32, "I": 4, "O": 1}),
+    ("dwc", {"EW": 8, "I": 8, "O": 27}), ("dwc", {"EW": 1, "I": 24, "O": 16}), ("dwc", {"EW": 1, "I": 16, "O": 8}),
+    ("dwc", {"EW": 8, "I": 8, "O": 6, "NIN": 3, "LASTN": 2}),
     ("maxpool", {"C": 32, "W": 12, "K": 2}),
 ]
 MODULE_FILE = {"swg": "bnn_swg", "fifo": "bnn_fifo", "dwc": "bnn_dwc", "maxpool": "bnn_maxpool",
