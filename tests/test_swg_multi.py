@@ -233,6 +233,8 @@ def _cosim(net, f, n=4, top_k=2):
     imgs = rn.random_images(np.random.default_rng(5), net, n)
     r = cosim.cosimulate(net, imgs, f, top_k=top_k)
     _check_rtl(net, imgs, f, r, top_k)
+    print(f"{net.name} {f}: measured {r.cycles_per_frame} cycles/frame, analytical {fo.pipeline_cycles(net, f, top_k)}")
+    assert r.cycles_per_frame == pytest.approx(fo.pipeline_cycles(net, f, top_k), abs=1.0)
     return r
 
 
