@@ -95,7 +95,9 @@ def swg_cycles(net: Network, layer, fold: LayerFold) -> int:
     Its words carry g = gcd(SIMD, C_in) lanes (:func:`swg_lanes`).  It reads H*W*C/g words and emits
     OH*OW*K*K*C/g, one of each per cycle and concurrently (the line buffer), so it needs the larger:
     that binds when SIMD does not divide C_in (narrower words than the MVTU's) or when the stride
-    exceeds the kernel (more words read than emitted)."""
+    exceeds the kernel (more words read than emitted).  With SIMD = P*C_in (P > 1, bnnfpga.swg_multi)
+    it reads one pixel (g = C_in lanes) per cycle and emits P kernel positions per cycle:
+    max(H*W, OH*OW*K*K/P); the write side H*W binds once P > OH*OW*K*K/(H*W) (about K*K/S**2)."""
     if not isinstance(layer, Conv2D) or (layer.stride == 1 and layer.in_channels % fold.simd == 0):
         return 0
     ishape, oshape = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))[layer.name]

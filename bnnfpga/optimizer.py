@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import boards as boards_mod
-from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, layer_cycles, simd_base, simd_options,
+from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, layer_cycles, simd_options,
                       stage_cycles)
 from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, weight_bits
 from .resources import Resources, ResourceModel, stage_specs

@@ -51,7 +51,9 @@ module bnn_swg_multi #(
     localparam int OYB  = (OH > 1) ? $clog2(OH) : 1;
     localparam int OXB  = (OW > 1) ? $clog2(OW) : 1;
     localparam int JB   = (NCH > 1) ? $clog2(NCH) : 1;
-    localparam int FB   = $clog2(K * K) + 1;  // bits of a kernel position index
+    localparam int FB   = $clog2(K + 1);      // bits of a kernel row/column index
+    localparam int YB   = $clog2(H + 2 * K + 2) + 1;  // signed input row of a window position
+    localparam int XB   = $clog2(W + 2 * K + 2) + 1;  // signed input column
 
     // ---------------------------------------------------------------- writer
     logic [31:0]    wrow;  // global index of the row being written (= rows complete)
@@ -95,24 +97,41 @@ module bnn_swg_multi #(
     wire en      = !out_valid || out_ready;
     wire fire    = en && rows_in;
 
+    // the window's top-left input pixel, in narrow signed arithmetic (shared by the lanes)
+    logic signed [YB-1:0] by;
+    logic signed [XB-1:0] bx;
+    always_comb begin
+        by = $signed(YB'(32'(oy) * S)) - $signed(YB'(PAD));
+        bx = $signed(XB'(32'(ox) * S)) - $signed(XB'(PAD));
+    end
+
     // per lane i: kernel position j*P + i -> input pixel, its bank and address
     logic [P*BB-1:0] lbank;
     logic [P*AB-1:0] laddr;
     logic [P-1:0]    lpad;
     for (genvar i = 0; i < P; i++) begin : g_lane
-        logic [FB-1:0] fp;           // kernel position (ky, kx) = (fp / K, fp % K)
-        logic signed [31:0] iy, ix;
-        logic [31:0] slot, col;
+        logic [FB-1:0] ky, kx;   // kernel position j*P + i = ky * K + kx: a small ROM indexed by j
+        logic signed [YB-1:0] iy;
+        logic signed [XB-1:0] ix;
+        logic [RB-1:0] slot;
+        logic [XB-1:0] col;
         always_comb begin
-            fp = FB'(j) * FB'(P) + FB'(i);
-            iy = $signed(32'(oy)) * S - PAD + $signed(32'(fp / FB'(K)));
-            ix = $signed(32'(ox)) * S - PAD + $signed(32'(fp % FB'(K)));
-            slot = (fb + 32'(iy)) % R;   // ring slot of input row iy
-            col = 32'(ix);
+            ky = '0;
+            kx = '0;
+            for (int jj = 0; jj < NCH; jj++) begin
+                if (j == JB'(jj)) begin
+                    ky = FB'((jj * P + i) / K);
+                    kx = FB'((jj * P + i) % K);
+                end
+            end
+            iy = by + $signed(YB'(ky));
+            ix = bx + $signed(XB'(kx));
+            slot = RB'(fb) + RB'(iy);  // ring slot of input row iy (mod R)
+            col = XB'(ix);
         end
-        assign lpad[i] = (iy < 0) || (iy >= H) || (ix < 0) || (ix >= W);
-        assign lbank[i*BB +: BB] = BB'((slot % NBR) * NBC + col % NBC);
-        assign laddr[i*AB +: AB] = AB'((slot / NBR) * WB + col / NBC);
+        assign lpad[i] = (iy < 0) || (iy >= $signed(YB'(H))) || (ix < 0) || (ix >= $signed(XB'(W)));
+        assign lbank[i*BB +: BB] = BB'(32'(slot) % NBR * NBC + 32'(col) % NBC);
+        assign laddr[i*AB +: AB] = AB'(32'(slot) / NBR * WB + 32'(col) / NBC);
     end
 
     // per bank: the address of the (at most one) lane that reads it this cycle
@@ -149,7 +168,14 @@ module bnn_swg_multi #(
         end
     end
     for (genvar i = 0; i < P; i++) begin : g_out
-        assign out_data[i*PW +: PW] = lpad_q[i] ? '0 : rdata[32'(lbank_q[i*BB +: BB]) * PW +: PW];
+        logic [PW-1:0] o;
+        always_comb begin
+            o = '0;
+            for (int b = 0; b < NB; b++) begin
+                if (!lpad_q[i] && lbank_q[i*BB +: BB] == BB'(b)) o = rdata[b*PW +: PW];
+            end
+        end
+        assign out_data[i*PW +: PW] = o;
     end
 
     wire j_last  = (j == JB'(NCH - 1));
