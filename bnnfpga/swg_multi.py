@@ -107,23 +107,23 @@ def memories(p: Dict[str, int]):
 
 
 def estimate(p: Dict[str, int]) -> tuple:
-    """(LUT, FF, memories) of bnn_swg_multi, from first principles (see docs/results/mswg.md for yosys points):
+    """(LUT, FF, memories) of bnn_swg_multi: the NB = NBR*NBC banks placed like any RAM of the
+    resource model, plus, per lane (P of them), two terms whose coefficients were fitted on four
+    yosys 0.23 synth_xilinx points (within 10%; ``tests/test_swg_multi.py`` SWG_MULTI_YOSYS):
 
-    * per lane: the NB:1 read multiplexer of PW bits (about PW * NB/4 LUT6 for NB > 1, MUXF7/F8 for
-      the rest) and its output zeroing (PW/2), the lane's address arithmetic (about 3 * address bits)
-      and the bank-select comparators (NB per lane, feeding an NB-way OR of addresses: NB * AB / 3);
-    * per bank: the write enable, the address OR tree, the read register (PW FF);
-    * the counters (oy, ox, j, ring, frame base) as in bnn_swg_stride (about 150 LUT, 130 FF).
+    * the bank-select and address OR: every bank's read address is an OR over the lanes of
+      (lane reads this bank) & (lane's address), about 1.8 LUT per bank per address bit per lane;
+    * the lane's NB:1 read multiplexer of PW bits, about 1.05 LUT per 4 banks per bit;
+
+    and the counters and flow control of bnn_swg_stride (about 120 LUT, 70 FF).
     """
     nb = p["NBR"] * p["NBC"]
     dep = (p["R"] // p["NBR"]) * -(-p["W"] // p["NBC"])
     ab = max(1, math.ceil(math.log2(max(2, dep))))
     mems = memories(p)
     lanes = p["P"]
-    mux = p["PW"] * max(1, nb // 4) if nb > 1 else 0
-    lut = 150 + lanes * (mux + p["PW"] / 2 + 3 * ab + nb * ab / 3) + nb * (2 + ab / 2)
-    lut += sum(m.luts for m in mems)
-    ff = 130 + nb * p["PW"] + lanes * (math.ceil(math.log2(max(2, nb))) + 1) + sum(m.ffs for m in mems)
+    lut = 120 + lanes * (1.8 * nb * ab + 1.05 * p["PW"] * -(-nb // 4)) + sum(m.luts for m in mems)
+    ff = 70 + nb * p["PW"] + lanes * (math.ceil(math.log2(max(2, nb))) + 1) + sum(m.ffs for m in mems)
     return float(lut), float(ff), mems
 
 

@@ -166,7 +166,8 @@ def test_every_word_reads_distinct_banks(k, s):
 
 # ---------------------------------------------------------------- resources
 # bnn_swg_multi under yosys 0.23 synth_xilinx (H, W, PW, K, PAD, S, P) -> (LUT, FF, BRAM36)
-SWG_MULTI_YOSYS = {(8, 8, 2, 3, 1, 1, 3): (217, 89, 0), (32, 32, 24, 7, 3, 2, 7): (1223, 291, 0)}
+SWG_MULTI_YOSYS = {(8, 8, 2, 3, 1, 1, 3): (217, 89, 0), (32, 32, 24, 7, 3, 2, 7): (1223, 291, 0),
+                   (32, 32, 8, 3, 1, 1, 9): (1714, 222, 0), (16, 16, 24, 3, 1, 1, 3): (404, 179, 0)}
 
 
 def test_resource_model_counts_the_banks_and_no_converter():
@@ -184,7 +185,7 @@ def test_resource_model_counts_the_banks_and_no_converter():
         prm = M.rtl_params(*key[:2], 1, 1, *key[3:])
         prm["PW"] = key[2]
         elut, eff, _ = M.estimate(prm)
-        assert abs(elut - lut) <= 0.35 * lut, (key, elut, lut)
+        assert abs(elut - lut) <= 0.15 * lut and abs(eff - ff) <= 0.3 * ff, (key, elut, lut, eff, ff)
 
 
 # ---------------------------------------------------------------- RTL lint, C-sim, co-simulation
