@@ -16,6 +16,9 @@ Legal foldings:
     it emits words of g = gcd(SIMD, C_in) lanes that a width converter packs
     into SIMD-lane words (``swg_lanes``), and the window generator, at one
     g-lane word per cycle, is a stage of its own: ``Ho*Wo*K*K*C_in/g`` cycles.
+    When SIMD = P*C_in (P > 1) the generator reads P kernel positions per cycle
+    instead (``swg_positions``, bnnfpga.swg_multi): no converter, and
+    ``max(H*W, Ho*Wo*K*K/P)`` cycles (one input pixel written per cycle).
     Graph networks keep SIMD | C_in.
   * lut_pe (optional, 0 <= lut_pe <= PE): the RTL keeps the weights of the last
     lut_pe PEs in a LUT ROM instead of block RAM (cycles unchanged; the HLS
@@ -93,14 +96,26 @@ def swg_cycles(net: Network, layer, fold: LayerFold) -> int:
     Its words carry g = gcd(SIMD, C_in) lanes (:func:`swg_lanes`).  It reads H*W*C/g words and emits
     OH*OW*K*K*C/g, one of each per cycle and concurrently (the line buffer), so it needs the larger:
     that binds when SIMD does not divide C_in (narrower words than the MVTU's) or when the stride
-    exceeds the kernel (more words read than emitted)."""
+    exceeds the kernel (more words read than emitted).  With SIMD = P*C_in (P > 1, bnnfpga.swg_multi)
+    it reads one pixel (g = C_in lanes) per cycle and emits P kernel positions per cycle:
+    max(H*W, OH*OW*K*K/P); the write side H*W binds once P > OH*OW*K*K/(H*W) (about K*K/S**2)."""
     if not isinstance(layer, Conv2D) or (layer.stride == 1 and layer.in_channels % fold.simd == 0):
         return 0
     ishape, oshape = dict((l.name, s) for l, s in zip(net.layers, infer_shapes(net)))[layer.name]
     cf = layer.in_channels // swg_lanes(layer, fold.simd)
     words_in = ishape[0] * ishape[1] * cf
     words_out = oshape[0] * oshape[1] * layer.kernel * layer.kernel * cf
+    if not net.is_graph:  # SIMD = P * C_in: P kernel positions per word (bnnfpga.swg_multi), cf = 1
+        words_out //= swg_positions(layer, fold)
     return max(words_in, words_out)
+
+
+def swg_positions(layer, fold: LayerFold) -> int:
+    """Kernel positions per window-generator word: SIMD / C_in when that is an integer > 1 (the
+    multi-position generator, bnnfpga.swg_multi, emits SIMD-lane words itself), else 1."""
+    from .swg_multi import positions
+
+    return positions(layer, fold)
 
 
 def fold_cycles(net: Network, layer, fold: LayerFold) -> int:
@@ -187,8 +202,11 @@ def stage_cycles(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) ->
         wcyc = swg_cycles(net, layer, f)
         if wcyc:  # the window generator can bind: SIMD does not divide C_in, or a stride
             g = swg_lanes(layer, f.simd)
+            npos = swg_positions(layer, f)
             stages.append(StageCycles(f"{layer.name} window", "swg", wcyc,
-                                      f"{ishape} windows (stride {layer.stride}) in {g}-lane words -> SIMD={f.simd}"))
+                                      f"{ishape} windows (stride {layer.stride}) in {g}-lane words -> SIMD={f.simd}"
+                                      if npos == 1 else f"{ishape} windows (stride {layer.stride}) in words of "
+                                      f"{npos} positions x {g} channels = SIMD={f.simd}"))
         stages.append(StageCycles(layer.name, kind, cyc, f"{ishape}->{oshape} PE={f.pe} SIMD={f.simd}"
                                   + (" shared filters" if getattr(f, "share", False) else "")
                                   + (f" weights from DRAM, batch {f.batch}" if f.weights == "dram" else "")

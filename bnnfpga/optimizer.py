@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import boards as boards_mod
-from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, layer_cycles, simd_base, simd_options,
+from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, layer_cycles, simd_options,
                       stage_cycles)
 from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, weight_bits
 from .resources import Resources, ResourceModel, stage_specs
@@ -375,7 +375,9 @@ class _Search:
 
 def _floor_cycles(net: Network, top_k: int) -> Tuple[int, str]:
     """The slowest stage that no folding changes (input, max-pools, output)."""
-    st = stage_cycles(net, {l.name: LayerFold(l.out_channels, simd_base(l)) for l in net.compute_layers()}, top_k)
+    # full SIMD: the whole window for a chain's convolution (its window generator then reads K*K positions per word)
+    st = stage_cycles(net, {l.name: LayerFold(l.out_channels, max(simd_options(net, l))) for l in net.compute_layers()},
+                      top_k)
     fixed = [s for s in st if s.kind in ("input", "maxpool", "output", "swg")]  # swg: strided, at full SIMD
     s = max(fixed, key=lambda s: s.cycles)
     return s.cycles, s.name

@@ -36,7 +36,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .folding import LayerFold, check, swg_lanes
+from .folding import LayerFold, check, swg_lanes, swg_positions
 from .ir import Conv2D, Dense, MaxPool2D, Network, acc_range, infer_shapes, weight_bits
 from .offchip import dram_mvtu_resources, dram_params
 from .uram import uram_mvtu_resources, uram_params
@@ -257,6 +257,7 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
         p.update(dram_params(f))  # off-chip weights (bnnfpga.offchip): no weight ROM
         p.update(uram_params(f))  # weights in URAM (bnnfpga.uram)
         g = swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
+        npos = swg_positions(layer, f)  # > 1: bnn_swg_multi (bnnfpga.swg_multi)
         convert(g, layer.name)
         if isinstance(layer, Conv2D):
             h, w, c = ishape
@@ -268,11 +269,15 @@ def stage_specs(net: Network, folding: Dict[str, LayerFold], top_k: int = 1) -> 
             if layer.stride != 1:  # bnn_swg_stride (bnnfpga.strided)
                 prm.update(S=layer.stride, R=strided_rows(k, layer.stride))
             out.append(StageSpec("swg", f"swg {layer.name}", layer.name, prm, g * st["ew"]))
-            if g != f.simd:  # window words of g lanes -> SIMD lanes (rtl.backend.plan does the same)
+            if npos > 1:
+                from .swg_multi import rtl_params
+
+                out[-1].params = rtl_params(h, w, c, st["ew"], k, layer.pad, layer.stride, npos)
+            if g * npos != f.simd:  # window words of g lanes -> SIMD lanes (rtl.backend.plan does the same)
                 st["i"], st["lastn"], st["elems"] = g, g, oshape[0] * oshape[1] * layer.fan_in
                 convert(f.simd, layer.name)
         s = StageSpec(layer.kind, layer.name, layer.name, p, f.simd * st["ew"])
-        if isinstance(layer, Dense) or g != f.simd:
+        if isinstance(layer, Dense) or g * npos != f.simd:
             s.fifo_depth = max(4, min(p["SF"] + 2, 1024))
         out.append(s)
         obw = 32 if p["SCORES"] else 1
@@ -463,6 +468,12 @@ class ResourceModel:
         return self._estimate("mvtu", mvtu_features(p, mems), mems), mems
 
     def swg(self, p: Dict[str, int]):
+        if "P" in p:  # bnn_swg_multi: outside the calibration file (bnnfpga.swg_multi.estimate)
+            from .swg_multi import estimate
+
+            lut, ff, mems = estimate(p)
+            return Resources(lut=lut, ff=ff, bram36=sum(m.bram36 for m in mems),
+                             lutram=sum(m.luts for m in mems if m.kind == "lutram")), mems
         mems = swg_memories(p)
         return self._estimate("swg", swg_features(p, mems), mems), mems
 

@@ -90,7 +90,9 @@ def test_lfc_pynq_z2_says_what_binds(lfc):
 
 
 def test_target_out_of_reach_of_any_folding(cnv):
-    r = O.optimize(cnv, "pynq-z2", target_fps=50000)  # conv0 needs 8,100 cycles at best
+    # conv0 needs 1,024 cycles at best: its window generator at SIMD = 27 (9 positions per word) writes
+    # 32x32 pixels (8,100 with one position per word before issue 10)
+    r = O.optimize(cnv, "pynq-z2", target_fps=150000)
     assert not r.feasible and r.binding == "cycles" and "conv0" in r.message
 
 
@@ -105,7 +107,7 @@ def test_random_networks_legal_balanced_and_fit(seed):
     cheap = O.optimize(net, "pynq-z2", target_fps=r.frames_per_second / 4)
     assert cheap.feasible and cheap.cycles <= 4 * r.cycles
     assert cheap.resources.lut <= r.resources.lut + 1e-6
-    T = int(100e6 // (r.frames_per_second / 4))
+    T = int(100e6 / (r.frames_per_second / 4))  # as the optimizer rounds (100e6 // x can give 143 for 144.0)
     assert all(layer_cycles(net, l, cheap.folding[l.name]) <= T for l in net.compute_layers())
 
 

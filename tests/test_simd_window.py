@@ -30,11 +30,14 @@ def test_legality():
 def test_stage_cycles_have_a_window_stage_only_when_simd_does_not_divide_c_in():
     net = conv_net(1, 3)
     st = {s.name: s.cycles for s in fo.stage_cycles(net, {"conv0": F(4, 9), "conv1": F(6, 36), "fc": F(3, 24)})}
-    # 4x4 output pixels x 27 values in 3-lane words = 144; conv1: 2x2 x 36 / 4 = 36
-    assert st == {"input": 14, "conv0 window": 144, "conv0": 48, "conv1 window": 36, "conv1": 4, "fc": 1, "output": 4}
+    # SIMD = P * C_in reads P kernel positions per word (issue 10, bnnfpga.swg_multi): conv0 max(6x6 pixels
+    # written, 4x4 output pixels x 9 positions / 3) = 48 (144 with 3-lane words); conv1 max(4x4, 2x2 x 9 / 9) = 16
+    assert st == {"input": 14, "conv0 window": 48, "conv0": 48, "conv1 window": 16, "conv1": 4, "fc": 1, "output": 4}
     st = [s.name for s in fo.stage_cycles(net, {"conv0": F(4, 3), "conv1": F(6, 4), "fc": F(3, 24)})]
     assert st == ["input", "conv0", "conv1", "fc", "output"]
-    assert fo.fold_cycles(net, net.layers[0], F(4, 9)) == 144
+    assert fo.fold_cycles(net, net.layers[0], F(4, 9)) == 48
+    st = {s.name: s.cycles for s in fo.stage_cycles(net, {"conv0": F(4, 3), "conv1": F(6, 18), "fc": F(3, 24)})}
+    assert st["conv1 window"] == 2 * 2 * 36 // 2  # SIMD=18 over C_in=4: 2-lane words and a converter
 
 
 def _cases():
@@ -56,8 +59,9 @@ def test_hls_csim_bit_exact(tmp_path):
     for i, (net, f) in enumerate(cases):
         backend.compile_project(net, f, tmp_path / f"p{i}")
         dirs.append(tmp_path / f"p{i}")
-    top = (tmp_path / "p0" / "bnn_top.cpp").read_text()
-    assert "window width converter of 'conv0': 3 -> 9 lanes" in top
+    top = (tmp_path / "p1" / "bnn_top.cpp").read_text()
+    assert "window width converter of 'conv0': 2 -> 6 lanes" in top
+    assert "bnn_swg_multi<3, 1, 6, 6, 3, 1, 6, 3>" in top  # conv1: SIMD=18 = 3 positions x 6 channels
     exe, _ = csim.build_many(dirs, tmp_path / "many")
     for i, (net, f) in enumerate(cases):
         imgs = rn.random_images(np.random.default_rng(i), net, 5)

@@ -289,8 +289,13 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
                  f"pad {pad} ({'q = 0' if cur_qb > 1 else 'bit 0 = -1'}); line buffer of {k} rows; {cyc} cycles"],
                 call,
                 out, f"ap_uint<{gw}>", cyc, _shape(ishape), "", str(want)))
+            npos = fo.swg_positions(layer, f)
+            if npos > 1:  # P kernel positions per word: bnn_swg_multi (bnnfpga.swg_multi), no converter
+                from ..swg_multi import hls_stage
+
+                stages[-1] = hls_stage(stages[-1], layer, ishape, cur, out, cur_qb, npos)
             cur = out
-            if want != simd:  # SIMD runs across kernel positions: pack g-lane words into SIMD-lane words
+            if want * npos != simd:  # SIMD runs across kernel positions: pack g-lane words into SIMD-lane words
                 wbits = oh * ow * layer.fan_in * cur_qb
                 out = f"s{li}_{ident}_wcv"
                 widths.append(gw + ww)
@@ -466,7 +471,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
         stages=pl.stages, params=pctx, thr_params=tctx, pipeline_cycles=pl.pipeline_cycles, slowest=pl.slowest,
         tv_frames=test_frames, part=part, clock_ns=clock_ns, dram_streams=pl.dram_streams,
         uram=any(p.uram for p in pl.params),
-        extra_headers=[strided.HLS_HEADER] if strided.uses(net) else [],
+        extra_headers=([strided.HLS_HEADER] if strided.uses(net) else [])
+        + (["bnn_swg_multi.h"] if _uses_swg_multi(net, folding) else []),
     )
     files: Dict[str, Union[str, bytes]] = {}
     files["bnn_top.h"] = env.get_template("bnn_top.h.j2").render(**ctx)
@@ -502,6 +508,12 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtim
         files["tv/init_words.bin"] = load_rows(net, folding).astype("<u4").tobytes()
     files[MARKER] = f"bnnfpga {__version__} HLS project of network '{safe_text(net.name)}'\n"
     return dict(sorted(files.items()))
+
+
+def _uses_swg_multi(net: Network, folding) -> bool:
+    from ..swg_multi import uses
+
+    return uses(net, folding)
 
 
 def _in_lanes(layer, f: LayerFold) -> int:

@@ -301,6 +301,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         _uram_hook(layer, f, L)
         layers.append(L)
         g = fold_mod.swg_lanes(layer, f.simd) if isinstance(layer, Conv2D) else f.simd
+        npos = fold_mod.swg_positions(layer, f)  # > 1: P kernel positions per window word (bnnfpga.swg_multi)
         convert(g, f"SIMD words for {layer.name}")
         if isinstance(layer, Conv2D):
             h, w, c = ishape
@@ -315,7 +316,11 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
                                 [("H", h), ("W", w), ("CW", c // g), ("WW", g * cur_ew), ("K", k)] + prm,
                                 g * cur_ew, g * cur_ew,
                                 f"sliding window {k}x{k} '{layer.padding}' over {ishape} for {layer.name}", kind="swg"))
-            if g != f.simd:  # SIMD divides K*K*C_in but not C_in: pack the window's g-lane words
+            if npos > 1:
+                from ..swg_multi import rtl_stage
+
+                stages[-1] = rtl_stage(stages[-1], layer, ishape, cur_ew, npos)
+            if g * npos != f.simd:  # SIMD divides K*K*C_in but not C_in: pack the window's g-lane words
                 cur_i, lastn, elems = g, g, oshape[0] * oshape[1] * layer.fan_in
                 convert(f.simd, f"window words for {layer.name} (SIMD runs across kernel positions)")
         stages.append(Stage(f"u_{L.module}", L.module, [], f.simd * cur_ew, f.pe * L.obw,
@@ -324,7 +329,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth
         if L.dram:
             stages[-1].dram, stages[-1].dram_bits = f"s_axis_w_{L.module}", L.dram_beat_bits
             stages[-1].comment += f", weights from DRAM (batch {L.batch})"
-        if isinstance(layer, Dense) or g != f.simd:
+        if isinstance(layer, Dense) or g * npos != f.simd:
             # a dense MVTU reads its input only during its first output fold: room for a
             # whole input vector keeps the stage before it from stalling meanwhile (so for a
             # convolution whose window words arrive slower than one per cycle: SIMD not dividing C_in)
@@ -359,7 +364,8 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     modules = (STATIC_MODULES + (["bnn_input_bin.sv"] if net.input.binarize_threshold is not None else [])
                + [strided.RTL_MODULES[k] for k in sorted(strided.uses(net))]
                + (fw.RTL_MODULES if fw.has_fixed_weights(net) else []) + shared.static_modules(layers)
-               + (DRAM_MODULES if any(L.dram for L in layers) else []))
+               + (DRAM_MODULES if any(L.dram for L in layers) else [])
+               + (["bnn_swg_multi.sv"] if _uses_swg_multi(net, folding) else []))
     for name in modules:
         files[f"rtl/{name}"] = (TEMPLATE_DIR / name).read_text()
     layer_t = env.get_template("layer.sv.j2")
@@ -404,6 +410,12 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
                                          "batch": L.batch, "words_per_pass": L.sf * L.nf} for L in layers if L.dram}
     files["design.json"] = json.dumps(meta, indent=2, sort_keys=True) + "\n"
     return files
+
+
+def _uses_swg_multi(net: Network, folding) -> bool:
+    from ..swg_multi import uses
+
+    return uses(net, folding)
 
 
 def sources(files: Dict[str, str]) -> List[str]:
