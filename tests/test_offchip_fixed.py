@@ -171,3 +171,23 @@ def test_cosim_fixed_last_layer_from_dram_batch1_at_the_folding_pace():
     assert [(d["batch"], d["passes"]) for d in r.info["dram"]] == [(1, 6)]
     r = _cosim(net, images, LAST_B1)
     assert abs(r.cycles_per_frame / r.analytical_cycles - 1) <= 0.05, (r.cycles_per_frame, r.analytical_cycles)
+
+
+@pytest.mark.cosim
+def test_sim_runtime_fills_the_buffer_with_the_fixed_weight_image():
+    """The overlay driver fills the DRAM buffer with the WB-bit image; the emulated board streams it."""
+    from bnnfpga.overlay import Classifier
+
+    net = fixed_mlp(seed=1)
+    images = rn.random_images(np.random.default_rng(7), net, 3)
+    clf = Classifier(net, runtime="sim", folding=LAST_B1)  # the design of the batch-1 cosim (its build is reused)
+    r = clf.classify_batch(images)
+    np.testing.assert_array_equal(r.scores, GoldenModel(net).run(images))
+    buf = clf._driver.dram.buffers["fc_out"]
+    assert bytes(np.asarray(buf)) == offchip.dram_image(net.layers[-1], LAST_B1["fc_out"]) and len(bytes(np.asarray(buf))) == 320
+    # the accelerator computes with what the driver put in DRAM: other 8-bit weights in the buffer
+    other = fixed_mlp(seed=1)
+    other.layers[-1].weights = np.clip(-other.layers[-1].weights.astype(np.int32), -128, 127).astype(np.int16)
+    buf[:] = np.frombuffer(offchip.dram_image(other.layers[-1], LAST_B1["fc_out"]), np.uint8)
+    np.testing.assert_array_equal(clf.classify_batch(images).scores, GoldenModel(other).run(images))
+    clf.close()
