@@ -257,9 +257,6 @@ def check_offchip(layer, f: LayerFold) -> None:
         raise FoldingError(f"layer '{layer.name}': batch must be a positive integer, got {f.batch!r}")
     if f.batch != 1 and f.weights != "dram":
         raise FoldingError(f"layer '{layer.name}': batch={f.batch} needs weights='dram' (on-chip weights need no batch)")
-    if f.weights == "dram" and getattr(layer, "weight_bits", 1) > 1:
-        raise FoldingError(f"layer '{layer.name}': weights='dram' is for binary weights; this layer has "
-                           f"{layer.weight_bits}-bit weights")
     if f.weights == "dram" and (f.lut_pe or f.share):
         raise FoldingError(f"layer '{layer.name}': weights='dram' cannot be combined with "
                            f"{'lut_pe' if f.lut_pe else 'share'} (both are on-chip weight stores)")

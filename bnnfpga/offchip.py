@@ -3,7 +3,9 @@
 A compute layer whose folding says ``weights="dram"`` (:class:`bnnfpga.folding.LayerFold`)
 has no weight ROM: its weights stream in on an AXI4-Stream port, one weight word per
 beat, in the order the MVTU consumes them (word ``nf * SF + sf``; PE p's SIMD bits at
-``[p*SIMD +: SIMD]``, the same words as the on-chip ROM), and each word is applied to a
+``[p*SIMD +: SIMD]``, the same words as the on-chip ROM; a layer with WB-bit fixed-point
+weights, ``weight_bits = WB > 1``, has PE p's SIMD lanes at ``[p*SIMD*WB +: SIMD*WB]``,
+lane s at ``[s*WB +: WB]`` in two's complement, as bnn_mvtu_fw's ROM), and each word is applied to a
 batch of up to ``batch`` frames.  A beat is the weight word rounded up to whole bytes
 (zero padding above); the DRAM buffer holds the beats back to back, little-endian.
 Per run of N frames the DMA streams the buffer ``ceil(N / batch)`` times (the last
@@ -16,6 +18,7 @@ from typing import Dict, List
 import numpy as np
 
 from .folding import LayerFold
+from .ir import weight_bits
 
 DRAM = "dram"
 ONCHIP = "onchip"
@@ -30,9 +33,14 @@ def dram_layers(net, folding: Dict[str, LayerFold]) -> List:
     return [l for l in net.compute_layers() if is_dram(folding[l.name])]
 
 
-def beat_bits(pe: int, simd: int) -> int:
-    """Width of a weight beat: PE*SIMD bits rounded up to whole bytes."""
-    return -(-pe * simd // 8) * 8
+def beat_bits(pe: int, simd: int, wb: int = 1) -> int:
+    """Width of a weight beat: PE*SIMD*WB bits (WB bits per weight) rounded up to whole bytes."""
+    return -(-pe * simd * wb // 8) * 8
+
+
+def layer_beat_bits(layer, f: LayerFold) -> int:
+    """The beat width of a layer's weight stream (its weight_bits per lane)."""
+    return beat_bits(f.pe, f.simd, weight_bits(layer))
 
 
 def words_per_pass(layer, f: LayerFold) -> int:
@@ -41,7 +49,7 @@ def words_per_pass(layer, f: LayerFold) -> int:
 
 def bytes_per_pass(layer, f: LayerFold) -> int:
     """Bytes the DMA reads for one pass over the layer's weights (one batch)."""
-    return words_per_pass(layer, f) * beat_bits(f.pe, f.simd) // 8
+    return words_per_pass(layer, f) * layer_beat_bits(layer, f) // 8
 
 
 def dram_bytes_per_frame(layer, f: LayerFold) -> float:
@@ -55,27 +63,40 @@ def passes(num_frames: int, batch: int) -> int:
 
 
 def weight_matrix(layer, f: LayerFold) -> np.ndarray:
-    """(NF*SF, PE*SIMD) uint8 bits: row nf*SF + sf, PE p's SIMD bits at columns [p*SIMD, (p+1)*SIMD)."""
+    """(NF*SF, PE*SIMD*WB) uint8 bits: row nf*SF + sf, PE p's SIMD lanes at columns
+    [p*SIMD*WB, (p+1)*SIMD*WB), lane s's WB two's complement bits LSB first (WB = 1: the weight bit)."""
     nf, sf = layer.out_channels // f.pe, layer.fan_in // f.simd
-    w = np.asarray(layer.weights, dtype=np.uint8)
-    return w.reshape(nf, f.pe, sf, f.simd).transpose(0, 2, 1, 3).reshape(nf * sf, f.pe * f.simd)
+    wb = weight_bits(layer)
+    w = np.asarray(layer.weights, dtype=np.int64 if wb > 1 else np.uint8)
+    w = w.reshape(nf, f.pe, sf, f.simd).transpose(0, 2, 1, 3).reshape(nf * sf, f.pe * f.simd)
+    if wb == 1:
+        return w.astype(np.uint8)
+    u = w & ((1 << wb) - 1)
+    bits = (u[:, :, None] >> np.arange(wb, dtype=np.int64)) & 1
+    return bits.reshape(nf * sf, f.pe * f.simd * wb).astype(np.uint8)
 
 
 def dram_image(layer, f: LayerFold) -> bytes:
     """The layer's DRAM weight buffer: the beats of one pass, back to back, little-endian."""
     m = weight_matrix(layer, f)
-    bb = beat_bits(f.pe, f.simd)
+    bb = layer_beat_bits(layer, f)
     if bb > m.shape[1]:
         m = np.concatenate([m, np.zeros((m.shape[0], bb - m.shape[1]), np.uint8)], axis=1)
     return np.packbits(m, axis=1, bitorder="little").tobytes()
 
 
 def weights_from_image(image: bytes, layer, f: LayerFold) -> np.ndarray:
-    """Inverse of :func:`dram_image`: the (out, fan_in) weight bits."""
+    """Inverse of :func:`dram_image`: the (out, fan_in) weight bits (uint8), or for a layer with
+    WB-bit weights the signed integers (int16)."""
     nf, sf = layer.out_channels // f.pe, layer.fan_in // f.simd
-    bb = beat_bits(f.pe, f.simd)
+    wb = weight_bits(layer)
+    bb = layer_beat_bits(layer, f)
     rows = np.unpackbits(np.frombuffer(image, np.uint8).reshape(nf * sf, bb // 8), axis=1, bitorder="little")
-    m = rows[:, : f.pe * f.simd]
+    m = rows[:, : f.pe * f.simd * wb]
+    if wb > 1:
+        lanes = m.reshape(nf * sf, f.pe * f.simd, wb).astype(np.int64)
+        v = (lanes << np.arange(wb, dtype=np.int64)).sum(axis=-1)
+        m = np.where(v >= (1 << (wb - 1)), v - (1 << wb), v).astype(np.int16)
     return m.reshape(nf, sf, f.pe, f.simd).transpose(0, 2, 1, 3).reshape(layer.out_channels, layer.fan_in)
 
 
@@ -122,11 +143,20 @@ def dram_mvtu_resources(model, p: Dict[str, int]):
     feats = mvtu_features(p, mems)
     feats["pe_acc"] = float(p["PE"] * p["AW"] * p["B"])
     feats["counters"] += 3 * float((p["B"] + 1).bit_length()) + 32  # batch counters, frames left
-    r = model._estimate("mvtu", feats, mems)
-    # the held weight word (wreg) and its multiplexer: checked against yosys synth_xilinx on
-    # two units (benchmarks/bench_offchip.py: within 6% LUT and 4% FF)
+    wb = int(p.get("WB", 1))
     lanes = p["PE"] * p["SIMD"]
-    r = r + Resources(lut=0.5 * lanes, ff=float(lanes))
+    lane_r = Resources()
+    if wb > 1:  # WB-bit weight lanes: bnn_mvtu_fw's multiply (or add/subtract) lanes instead
+        from .fixed_weights import DSP_PER_MUL_LANE, LUT_PER_ADDSUB_LANE_AW, LUT_PER_MUL_LANE_AW
+
+        for k in ("lanes_bin", "lanes_fix", "lanes_fix_aw"):
+            feats[k] = 0.0
+        lane_r = (Resources(lut=LUT_PER_MUL_LANE_AW * lanes * p["AW"], dsp=DSP_PER_MUL_LANE * lanes) if p["FIXED"]
+                  else Resources(lut=LUT_PER_ADDSUB_LANE_AW * lanes * p["AW"]))
+    r = model._estimate("mvtu", feats, mems) + lane_r
+    # the held weight word (wreg) and its multiplexer: checked against yosys synth_xilinx on
+    # two binary units (benchmarks/bench_offchip.py: within 6% LUT and 4% FF); WB bits per lane
+    r = r + Resources(lut=0.5 * lanes * wb, ff=float(lanes * wb))
     return r + Resources(lut=DMA_LUT, ff=DMA_FF, bram36=DMA_BRAM36), mems
 
 
@@ -209,5 +239,5 @@ def dram_meta(net, folding: Dict[str, LayerFold]) -> Dict[str, dict]:
     for i, layer in enumerate(dram_layers(net, folding)):
         f = folding[layer.name]
         out[layer.name] = {"ip": f"axi_dma_w{i}", "port": ports[layer.name], "batch": int(f.batch),
-                           "bytes_per_pass": bytes_per_pass(layer, f), "beat_bits": beat_bits(f.pe, f.simd)}
+                           "bytes_per_pass": bytes_per_pass(layer, f), "beat_bits": layer_beat_bits(layer, f)}
     return out

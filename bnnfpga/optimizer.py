@@ -205,7 +205,7 @@ def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: b
                     fr, _ = model.fifo(s.in_w, s.fifo_depth)
                     res = res + r + fr
                 cyc = fold_cycles(net, layer, f)
-                if offchip != "always" or not isinstance(layer, Dense) or weight_bits(layer) > 1:
+                if offchip != "always" or not isinstance(layer, Dense):
                     cands.append(_Cand(f, cyc, res, pe * simd))
                     mv = specs[-1]
                     if lut_rom and weight_bits(layer) == 1 and any(m.kind == "bram" for m in model.mvtu(mv.params)[1][:1]):
@@ -214,7 +214,7 @@ def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: b
                             fl = LayerFold(pe, simd, lp)
                             r, _ = model.mvtu({**mv.params, "LUTPE": lp})
                             cands.append(_Cand(fl, cyc, base + r, pe * simd))
-                if offchip != "never" and isinstance(layer, Dense) and weight_bits(layer) == 1:
+                if offchip != "never" and isinstance(layer, Dense):  # binary or WB-bit weights
                     cands.extend(_dram_candidates(net, model, layer, f, specs, res, max_batch))
                 if uram != "never":  # weights in UltraRAM (bnnfpga.uram)
                     from .uram import uram_candidate

@@ -4,6 +4,10 @@
 // weight ROM: every weight word arrives once on the w_* stream (AXI4-Stream, fed
 // by a DMA) and is applied to a batch of up to B frames before the next word is
 // taken, so DRAM traffic per frame is (weight bits) / B.
+// WB > 1: fixed-point weights (bnnfpga.fixed_weights), as bnn_mvtu_fw: a weight word
+// is PE*SIMD lanes of WB-bit two's complement weights (PE p's SIMD lanes at
+// [p*SIMD*WB +: SIMD*WB], lane s at [s*WB +: WB] within), each a signed
+// multiply (fixed input) or add/subtract (binary input) lane; scores are the sum.
 //
 // Frames are handled in batches.  A batch is B frames, except the last batch of
 // a run, which holds the frames left (run_frames mod B, when not 0): the unit
@@ -32,7 +36,8 @@ module bnn_mvtu_dram #(
     parameter int FANIN  = 1,
     parameter int OBW    = (SCORES != 0) ? 32 : 1,
     parameter int TADDR  = 1,   // threshold ROM address bits
-    parameter int B      = 1    // batch: frames per pass over the weights
+    parameter int B      = 1,   // batch: frames per pass over the weights
+    parameter int WB     = 1    // bits per weight: 1 binary, > 1 two's complement
 ) (
     input  logic                    clk,
     input  logic                    rst_n,
@@ -42,8 +47,8 @@ module bnn_mvtu_dram #(
     output logic [PE*OBW-1:0]       out_data,
     output logic                    out_valid,
     input  logic                    out_ready,
-    // weight stream: one PE*SIMD-bit word per beat, words nf*SF + sf in order
-    input  logic [PE*SIMD-1:0]      w_data,
+    // weight stream: one PE*SIMD*WB-bit word per beat, words nf*SF + sf in order
+    input  logic [PE*SIMD*WB-1:0]   w_data,
     input  logic                    w_valid,
     output logic                    w_ready,
     // threshold ROM: word nf, PE p's {direction_is_minus, t[AW-1:0]} at [p*(AW+1) +: AW+1], read latency 1
@@ -90,7 +95,7 @@ module bnn_mvtu_dram #(
     logic [NFB-1:0] nf;
     logic [SFB-1:0] sf;
     logic [BB-1:0]  b;
-    logic [PE*SIMD-1:0] wreg;    // the weight word of the current (nf, sf), for frames b > 0
+    logic [PE*SIMD*WB-1:0] wreg;    // the weight word of the current (nf, sf), for frames b > 0
     wire  [BSB-1:0] cs       = isize[cbank];
     wire            b_last   = (BSB'(b) == cs - BSB'(1));
     wire            sf_last  = (sf == SFB'(SF - 1));
@@ -108,7 +113,7 @@ module bnn_mvtu_dram #(
     logic [BB-1:0]      b1;
     logic [NFB-1:0]     nf1;
     logic [SIMD*EW-1:0] x1;
-    logic [PE*SIMD-1:0] w1;
+    logic [PE*SIMD*WB-1:0] w1;
     always_ff @(posedge clk) begin
         if (!rst_n) v1 <= 1'b0;
         else v1 <= fire;
@@ -144,7 +149,17 @@ module bnn_mvtu_dram #(
     always_comb begin
         for (int p = 0; p < PE; p++) begin
             logic signed [AW-1:0] sum;
-            if (FIXED != 0) begin
+            if (WB > 1) begin
+                // fixed-point weights: a signed lane per weight (bnn_mvtu_fw's arithmetic)
+                sum = '0;
+                for (int s = 0; s < SIMD; s++) begin
+                    if (FIXED != 0)
+                        sum = sum + AW'($signed(w1[(p*SIMD + s)*WB +: WB]) * $signed(x1[s*EW +: EW]));
+                    else
+                        sum = x1[s*EW] ? sum + AW'($signed(w1[(p*SIMD + s)*WB +: WB]))
+                                       : sum - AW'($signed(w1[(p*SIMD + s)*WB +: WB]));
+                end
+            end else if (FIXED != 0) begin
                 // sum_s (w_s ? q_s : -q_s) = 2 * sum_s w_s q_s - sum_s q_s, by bit planes of q
                 sum = '0;
                 for (int e = 0; e < EW; e++) begin
@@ -163,7 +178,7 @@ module bnn_mvtu_dram #(
     always_comb begin
         for (int p = 0; p < PE; p++) begin
             if (SCORES != 0) begin
-                if (FIXED != 0) result[p*OBW +: OBW] = OBW'(32'(acc_next[p]));
+                if (FIXED != 0 || WB > 1) result[p*OBW +: OBW] = OBW'(32'(acc_next[p]));
                 else            result[p*OBW +: OBW] = OBW'(32'(2 * 32'(acc_next[p]) - FANIN));
             end else begin
                 logic signed [AW-1:0] t;

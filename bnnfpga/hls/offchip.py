@@ -5,8 +5,9 @@ weights="dram" reads its weight words from an ``hls::stream<ap_uint<WB> >`` argu
 layer's parameter table, ceil(frames / batch) passes per run."""
 from __future__ import annotations
 
-from ..ir import Dense
-from ..offchip import beat_bits
+from ..ir import Dense, weight_bits
+from ..fixed_weights import hls_wb_arg
+from ..offchip import layer_beat_bits
 
 
 def dram_call(pb, layer, f, cur: str, out: str, ident: str, last: bool, qb: int, runtime_params: bool,
@@ -19,13 +20,15 @@ def dram_call(pb, layer, f, cur: str, out: str, ident: str, last: bool, qb: int,
     if runtime_params:
         raise BackendError(f"layer '{layer.name}': weights='dram' cannot be combined with runtime_params "
                            "(DRAM weights are loaded by filling the DRAM buffer)")
-    wb = beat_bits(f.pe, f.simd)
+    wb = layer_beat_bits(layer, f)
+    fw = hls_wb_arg(layer)  # ', WB' for fixed-point weights (WB-bit lanes), '' for binary
     name = f"w_{ident}"
     pb.dram, pb.batch, pb.dram_beat_bits = True, int(f.batch), wb
     streams.append({"name": name, "bits": wb, "batch": int(f.batch), "id": ident, "pe": f.pe, "simd": f.simd,
-                    "words": pb.tiles, "layer": layer.name})
+                    "words": pb.tiles, "layer": layer.name,
+                    "wwb": weight_bits(layer)})
     if last:
-        return (f"bnn_mvu_scores_dram<{f.simd}, {qb}, {f.pe}, {pb.sf}, {pb.nf}, {layer.fan_in}, {f.batch}, {wb}>"
+        return (f"bnn_mvu_scores_dram<{f.simd}, {qb}, {f.pe}, {pb.sf}, {pb.nf}, {layer.fan_in}, {f.batch}, {wb}{fw}>"
                 f"({cur}, {out}, {name}, frames)")
-    return (f"bnn_mvtu_dram<{f.simd}, {qb}, {f.pe}, {pb.sf}, {pb.nf}, {pb.abits}, {f.batch}, {wb}>"
+    return (f"bnn_mvtu_dram<{f.simd}, {qb}, {f.pe}, {pb.sf}, {pb.nf}, {pb.abits}, {f.batch}, {wb}{fw}>"
             f"({cur}, {out}, {name}, {ident}_t, {ident}_neg, frames)")

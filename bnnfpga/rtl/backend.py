@@ -183,7 +183,7 @@ def _layer_rtl(net: Network, layer, shapes, f: LayerFold, used: set) -> LayerRTL
 
 def _offchip_hook(layer, f: LayerFold, L: LayerRTL, runtime_params: bool) -> None:
     """Off-chip weights (docs/offchip-weights.md): mark the layer and check what the RTL supports."""
-    from ..offchip import beat_bits, is_dram
+    from ..offchip import is_dram, layer_beat_bits
 
     if not is_dram(f):
         return
@@ -192,7 +192,7 @@ def _offchip_hook(layer, f: LayerFold, L: LayerRTL, runtime_params: bool) -> Non
     if runtime_params:
         raise RTLError(f"layer '{layer.name}': weights='dram' cannot be combined with runtime_params "
                        "(DRAM weights are loaded by filling the DRAM buffer)")
-    L.dram, L.batch, L.dram_beat_bits = True, f.batch, beat_bits(f.pe, f.simd)
+    L.dram, L.batch, L.dram_beat_bits = True, f.batch, layer_beat_bits(layer, f)
     L.weight_words = []  # the weights live in the DRAM image, not in the design
 
 
