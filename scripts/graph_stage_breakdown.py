@@ -135,6 +135,20 @@ def main(argv=None):
         for t in tot:
             tot[t] += k[t]
     print(f"{'total':20s} {len(rows):6} {tot['flat']:>10} {tot['per_stage']:>10} {tot['model']:8} {'':6} {tot['before']:8}")
+    if per:
+        done = [r for r in rows if r["per_stage"] is not None]
+        rest = [r for r in rows if r["per_stage"] is None]
+        hyb_lut = sum(r["per_stage"] for r in done) + sum(r["model"] for r in rest)
+        hyb_bram = sum(r["per_stage_bram"] for r in done) + sum(r["model_bram"] for r in rest)
+        tot["hybrid"] = {"LUT": hyb_lut, "BRAM": hyb_bram, "synthesised": len(done), "modelled": len(rest),
+                         "modelled_lut": sum(r["model"] for r in rest),
+                         "modelled_instances": [r["instance"] for r in rest]}
+        print(f"per-stage yosys on {len(done)} of {len(rows)} instances ({sum(r['per_stage'] for r in done)} LUT, "
+              f"{sum(r['per_stage_bram'] for r in done):g} BRAM36), the model on the other {len(rest)} "
+              f"({tot['hybrid']['modelled_lut']} LUT): {hyb_lut} LUT, {hyb_bram:g} BRAM36")
+        if rest:
+            print("  modelled: " + ", ".join(r["instance"] for r in rest if not r["instance"].startswith("u_fifo"))
+                  + f" and {sum(r['instance'].startswith('u_fifo') for r in rest)} FIFOs")
     if a.json:
         Path(a.json).write_text(json.dumps({"rows": rows, "kinds": kinds, "total": tot}, indent=1) + "\n")
 

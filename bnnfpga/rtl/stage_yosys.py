@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -99,7 +100,8 @@ def synth_stage(module: str, params: Dict[str, int], srcs: Dict[str, str], cache
     return {**res, "cached": False}
 
 
-def estimate_per_stage(design_dir, cache_dir=None, jobs: int = 1, timeout: float = 1800, log=None) -> dict:
+def estimate_per_stage(design_dir, cache_dir=None, jobs: int = 1, timeout: float = 1800, log=None,
+                       small_first: bool = False) -> dict:
     """Per-stage yosys figure of a design directory: {total, stages, distinct, synthesised, seconds}.
     ``seconds`` is the yosys time of the stages synthesised in this call (cached ones cost none)."""
     d = Path(design_dir)
@@ -111,14 +113,35 @@ def estimate_per_stage(design_dir, cache_dir=None, jobs: int = 1, timeout: float
         k = stage_key(it["module"], it["params"], srcs)
         it["key"] = k
         work.setdefault(k, (it["module"], it["params"], srcs))
-    # biggest sources first, so that a long layer does not start last
+    # biggest sources first, so that a long layer does not start last (``small_first``: the other way
+    # round, for a second process sharing the cache: the two meet in the middle)
     order = sorted(work, key=lambda k: -sum(len(t) for t in work[k][2].values()))
+    if small_first:
+        order.reverse()
     results: Dict[str, dict] = {}
     t0 = time.perf_counter()
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def claim(k) -> bool:
+        """Several processes may share a cache: a stage is synthesised by the one that claims it."""
+        try:
+            os.close(os.open(cache / f"{k}.lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            return True
+        except FileExistsError:
+            return False
 
     def job(k):
         mod, prm, srcs = work[k]
-        r = synth_stage(mod, prm, srcs, cache, timeout)
+        claimed = False
+        if not (cache / f"{k}.json").exists():
+            claimed = claim(k)
+            if not claimed:
+                return None  # another process has it: collected below
+        try:
+            r = synth_stage(mod, prm, srcs, cache, timeout)
+        finally:
+            if claimed:
+                (cache / f"{k}.lock").unlink(missing_ok=True)
         results[k] = r
         if log is not None and not r["cached"]:
             c = _counts(r["cells"])
@@ -128,6 +151,14 @@ def estimate_per_stage(design_dir, cache_dir=None, jobs: int = 1, timeout: float
 
     with ThreadPoolExecutor(max(1, jobs)) as ex:
         list(ex.map(job, order))
+    while len(results) < len(work):  # stages claimed by other processes
+        for k in [k for k in order if k not in results]:
+            if (cache / f"{k}.json").exists():
+                results[k] = synth_stage(*work[k], cache, timeout)
+            elif not (cache / f"{k}.lock").exists():
+                job(k)
+        if len(results) < len(work):
+            time.sleep(5)
     stages = []
     total = {"LUT": 0, "LUTRAM": 0, "FF": 0, "BRAM": 0.0, "DSP": 0}
     for it in insts:
@@ -149,8 +180,10 @@ def main(argv=None):
     ap.add_argument("-j", "--jobs", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per stage")
     ap.add_argument("--out", default=None, help="write the report as JSON here")
+    ap.add_argument("--small-first", action="store_true",
+                    help="smallest stages first (a second process on the same cache works from the other end)")
     a = ap.parse_args(argv)
-    rep = estimate_per_stage(a.design_dir, a.cache, a.jobs, a.timeout, log=sys.stdout)
+    rep = estimate_per_stage(a.design_dir, a.cache, a.jobs, a.timeout, log=sys.stdout, small_first=a.small_first)
     for s in rep["stages"]:
         print(f"{s['instance']:28s} {s['LUT']:8d} {s['LUTRAM']:8d} {s['FF']:8d} {s['BRAM']:6g} {s['DSP']:4d}  {s['module']}")
     t = rep["total"]
