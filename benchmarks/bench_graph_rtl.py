@@ -7,8 +7,9 @@ Three parts (each can be skipped):
    after ``--epochs`` of training on ``--device``; 0 epochs: untrained, accuracy not reported),
    torch == golden, analytical cycles per frame of the RTL design, measured cycles per frame
    (Verilator, ``--frames`` frames, bit-exact check), LUT/BRAM (yosys ``synth_xilinx`` with
-   ``--yosys``, else the resource model: bnnfpga.graph_resources), shortcut FIFO bits and all
-   FIFO bits of the RTL design.
+   ``--yosys``, else the resource model: bnnfpga.graph_resources), the per-stage yosys figure
+   (``--yosys-per-stage``: each distinct stage synthesised once and summed, bnnfpga.rtl.stage_yosys;
+   for designs too big for one yosys run), shortcut FIFO bits and all FIFO bits of the RTL design.
 2. **FIFO proof** (``--proof``): an 8x8x8 ResNet block at three foldings: the formula's shortcut
    depth, the smallest depth that completes / keeps the rate in bnnfpga.fifo_depth.simulate of the
    RTL programs, and RTL co-simulation at the formula's depth and at a quarter of it.
@@ -17,7 +18,7 @@ Three parts (each can be skipped):
    back-pressure (40%) must come out complete and bit-exact; cycles per frame without back-pressure
    (measured vs analytical) and with it.
 
-    python benchmarks/bench_graph_rtl.py [--epochs 0] [--device cpu] [--yosys] [--frames 4] [--proof]
+    python benchmarks/bench_graph_rtl.py [--epochs 0] [--device cpu] [--yosys] [--yosys-per-stage] [--frames 4] [--proof]
         [--back-pressure 200] [--data-root ../shared/data]
 """
 from __future__ import annotations
@@ -90,6 +91,22 @@ def yosys_totals(files, out: Path, timeout: float):
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(res, indent=2) + "\n")
     return res
+
+
+def yosys_per_stage(files, out: Path, a):
+    """Per-stage yosys figure (bnnfpga.rtl.stage_yosys) of a design, its stages cached in --stage-cache."""
+    from bnnfpga.rtl import stage_yosys
+
+    design = out / "designs" / backend.design_hash(files)
+    if not (design / "design.json").exists():
+        backend.write_design(files, design)
+    cache = Path(a.stage_cache) if a.stage_cache else out / "stage_cache"
+    try:
+        rep = stage_yosys.estimate_per_stage(design, cache, jobs=a.yosys_jobs, timeout=a.yosys_timeout, log=sys.stdout)
+    except Exception as e:  # noqa: BLE001 - reported, not fatal
+        return {"error": str(e)[:200]}
+    (design / "resources_per_stage.json").write_text(json.dumps(rep, indent=1, sort_keys=True) + "\n")
+    return {**rep["total"], "seconds": rep["seconds"], "instances": rep["instances"], "distinct": rep["distinct"]}
 
 
 def model_estimate(net, fold):
@@ -170,6 +187,8 @@ def part_table(a, out: Path):
         if a.yosys:
             y = yosys_totals(files, out, a.yosys_timeout)
             row.update(yosys=y)
+        if a.yosys_per_stage:
+            row.update(yosys_per_stage=yosys_per_stage(files, out, a))
         row.update(model_est=model_estimate(net, fold))
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -179,17 +198,23 @@ def part_table(a, out: Path):
           f"torch==golden on {a.check_images} test images; RTL cosim on {a.frames} frames")
     print(f"{'model':9} {'weight bits':>11} {'layers':>6} {'accuracy':>8} {'torch==gold':>11} {'cycles (analyt.)':>16} "
           f"{'cycles (RTL)':>12} {'RTL==gold':>9} {'PExSIMD':>7} {'LUT':>8} {'BRAM36':>7} {'LUT/BRAM from':>13} "
-          f"{'shortcut FIFO bits':>18} {'all FIFO bits':>13}")
+          f"{'shortcut FIFO bits':>18} {'all FIFO bits':>13} {'per-stage LUT':>13} {'BRAM36':>7} {'model LUT':>9} {'BRAM36':>7}")
     for r in rows:
         y = r.get("yosys")
+        ps = r.get("yosys_per_stage")
+        has_ps = isinstance(ps, dict) and "LUT" in ps
         if isinstance(y, dict) and "LUT" in y:
             lut, bram, src = y["LUT"], y["BRAM"], "yosys"
+        elif has_ps:
+            lut, bram, src = ps["LUT"], ps["BRAM"], "yosys/stage"
         else:
             lut, bram, src = r["model_est"]["LUT"], r["model_est"]["BRAM"], "model"
         acc = "-" if r["accuracy"] is None else f"{100 * r['accuracy']:.2f}%"
         print(f"{r['model']:9} {r['weight_bits']:>11} {r['layers']:>6} {acc:>8} {str(r['torch_eq_golden']):>11} "
               f"{r['analytical']:>16} {str(r.get('measured', '-')):>12} {str(r.get('rtl_exact', '-')):>9} {r['lanes']:>7} "
-              f"{lut:>8} {bram:>7} {src:>13} {r['shortcut_fifo_bits']:>18} {r['fifo_bits']:>13}")
+              f"{lut:>8} {bram:>7} {src:>13} {r['shortcut_fifo_bits']:>18} {r['fifo_bits']:>13} "
+              f"{ps['LUT'] if has_ps else '-':>13} {ps['BRAM'] if has_ps else '-':>7} {r['model_est']['LUT']:>9} "
+              f"{r['model_est']['BRAM']:>7}")
 
 
 def resnet_block(h=8, c=8):
@@ -303,6 +328,10 @@ def main(argv=None):
     p.add_argument("--frames", type=int, default=0, help="frames to co-simulate per model (0: no RTL simulation)")
     p.add_argument("--yosys", action="store_true", help="yosys LUT/BRAM (many minutes per CNV-size design)")
     p.add_argument("--yosys-timeout", type=float, default=5400)
+    p.add_argument("--yosys-per-stage", action="store_true",
+                   help="per-stage yosys figure: each distinct stage synthesised once (cached), summed")
+    p.add_argument("--stage-cache", default=None, help="stage cache folder for --yosys-per-stage (default OUT/stage_cache)")
+    p.add_argument("--yosys-jobs", type=int, default=1, help="yosys processes at once for --yosys-per-stage")
     p.add_argument("--proof", action="store_true", help="the shortcut FIFO depth proof (RTL simulations)")
     p.add_argument("--back-pressure", type=int, default=0, help="frames for the back-pressure part (0: skip)")
     p.add_argument("--no-table", action="store_true")
