@@ -9,9 +9,12 @@ of :func:`bnnfpga.rtl.graph.plan_graph`, each estimated from its parameters.
 
   - ``mvtu_int``: integer-output MVTUs (``bnn_mvtu`` SCORES = 1, many PEs: a chain has one score layer
     with few PEs),
-  - ``dwc``: width converters, which in graph designs also repack wide integer streams (96 lanes of
-    11 bits -> 12 lanes: a CAP*EW-bit buffer behind a shifter by ``kept * EW``; the chain model,
-    fitted on 1- and 8-bit elements, put them at a quarter of yosys' count),
+  - ``dwc``: width converters as the RTL had them when this calibration was made (a CAP*EW-bit buffer
+    behind a shifter by ``kept * EW``: 9,563 LUT for 96 lanes of 11 bits -> 12 lanes).  The converter
+    has since been rebuilt (rotation by units, no barrel shifter: 1,200 LUT for the same converter)
+    and graph designs now take the chain model's estimate of it, which is calibrated on the new RTL
+    (1,299 LUT there; 2,685 against yosys' 4,630 for 192 x 12 bits -> 12); these coefficients are
+    kept with their data but no longer used,
   - ``fifo``: every FIFO with its planned width and depth, the shortcut FIFOs sized by
     bnnfpga.fifo_depth included (their memory in LUT RAM or block RAM as yosys places it; a block-RAM
     FIFO also pays about one LUT per bit of width for its read path),
@@ -202,7 +205,9 @@ def graph_network(model, net: Network, folding: Dict[str, LayerFold], top_k: int
         elif st.kind == "swg":
             r, mems = model.swg(p)
         elif st.kind == "dwc":
-            r, mems = gm.estimate("dwc", p)
+            # the chain model: calibrated on the current bnn_dwc.sv (the graph fit below was made on the
+            # converter it replaced, whose shifter cost 8x more on wide integer streams)
+            r, mems = model.dwc(p)
         elif st.kind == "maxpool":
             r, mems = model.maxpool(p)
         elif st.kind in ("input", "output"):
