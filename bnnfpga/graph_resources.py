@@ -108,7 +108,8 @@ def graph_features(kind: str, p: Dict[str, int]) -> Tuple[Dict[str, float], List
         mems = fifo_memories(p["W"], p["DEPTH"])
         f = fifo_features(p["W"], p["DEPTH"], mems)
         f["w_bram"] = float(p["W"]) if any(m.kind == "bram" for m in mems) else 0.0
-        return f, mems
+        f["w"] = float(p["W"])
+        return {k: f.get(k, 0.0) for k in GRAPH_FEATURES[kind]}, mems
     if kind == "add":
         lanes, ow = p["LANES"], p["OW"]
         return {"one": 1.0, "add_bits": float(lanes * max(1, ow - max(p.get("SA", 0), p.get("SB", 0)))),

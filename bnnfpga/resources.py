@@ -294,7 +294,7 @@ FEATURES = {
     "mvtu": ["one", "lanes_bin", "lanes_fix", "lanes_fix_aw", "pe_acc", "pe_cmp", "pe_scores", "in_bits", "counters",
              "mem_lut", "mem_ff", "mem_mux"],
     "swg": ["one", "ww", "addr", "mem_lut", "mem_ff"],
-    "fifo": ["one", "w", "ptr", "mem_lut", "mem_ff", "mem_mux"],
+    "fifo": ["one", "bram_w", "ptr", "mem_lut", "mem_ff", "mem_mux", "lr_mux"],
     "dwc": ["one", "buf_bits", "ctr", "move_bits", "rot2_bits", "rot2_shared", "rotn_bits", "moven_bits", "units", "unit_cmp", "ou_odd", "iu_odd"],
     "maxpool": ["one", "c", "mem_lut", "mem_ff"],
     "input": ["one"],
@@ -355,8 +355,12 @@ def fifo_memories(w: int, depth: int) -> List[MemoryMap]:
 
 
 def fifo_features(w, depth, mems):
-    return {"one": 1.0, "w": float(w), "ptr": float(_clog2(depth)), "mem_lut": sum(m.luts for m in mems),
-            "mem_ff": sum(m.ffs for m in mems), "mem_mux": sum(m.mux for m in mems)}
+    return {"one": 1.0, "ptr": float(_clog2(depth)), "mem_lut": sum(m.luts for m in mems),
+            "mem_ff": sum(m.ffs for m in mems), "mem_mux": sum(m.mux for m in mems),
+            # a block-RAM FIFO's read path: about a LUT per bit of width
+            "bram_w": float(w) if any(m.kind == "bram" for m in mems) else 0.0,
+            # a LUT-RAM FIFO deeper than 64 words: banks of 64 words and a read multiplexer over them
+            "lr_mux": sum(float(m.width * (-(-m.depth // 64) - 1)) for m in mems if m.kind == "lutram")}
 
 
 def dwc_structure(p) -> Dict[str, int]:

@@ -64,6 +64,9 @@ GENERIC_CAL = [
     ("fifo", {"W": 8, "DEPTH": 4}), ("fifo", {"W": 64, "DEPTH": 4}), ("fifo", {"W": 1, "DEPTH": 4}),
     ("fifo", {"W": 32, "DEPTH": 34}), ("fifo", {"W": 16, "DEPTH": 130}), ("fifo", {"W": 64, "DEPTH": 1024}),
     ("fifo", {"W": 256, "DEPTH": 4}),
+    # LUT-RAM FIFOs deeper than one 64-deep LUT RAM (banks and a read multiplexer)
+    ("fifo", {"W": 4, "DEPTH": 100}), ("fifo", {"W": 16, "DEPTH": 80}), ("fifo", {"W": 12, "DEPTH": 128}),
+    ("fifo", {"W": 32, "DEPTH": 72}),
     # width converters (bnn_dwc): O a multiple of I (packing), I a multiple of O (unpacking), neither
     ("dwc", {"EW": 8, "I": 8, "O": 3}), ("dwc", {"EW": 8, "I": 8, "O": 16}), ("dwc", {"EW": 1, "I": 64, "O": 32}),
     ("dwc", {"EW": 1, "I": 16, "O": 64}), ("dwc", {"EW": 32, "I": 10, "O": 1}), ("dwc", {"EW": 1, "I": 4, "O": 4}),
@@ -82,6 +85,7 @@ GENERIC_HOLDOUT = [
     ("swg", {"H": 10, "W": 10, "CW": 2, "WW": 64, "K": 3, "PAD": 0, "R": 8}),
     ("swg", {"H": 16, "W": 16, "CW": 8, "WW": 8, "K": 3, "PAD": 1, "R": 8}),
     ("fifo", {"W": 24, "DEPTH": 4}), ("fifo", {"W": 8, "DEPTH": 66}),
+    ("fifo", {"W": 10, "DEPTH": 90}), ("fifo", {"W": 48, "DEPTH": 20}), ("fifo", {"W": 2, "DEPTH": 200}),
     ("dwc", {"EW": 1, "I": 32, "O": 8}), ("dwc", {"EW": 8, "I": 8, "O": 1}), ("dwc", {"EW": 8, "I": 8, "O": 4}),
     ("dwc", {"EW": 1, "I": 16, "O": 2}),
     # window converters (SIMD dividing K*K*C_in, not C_in): gcd(SIMD, C_in) lanes -> SIMD lanes
