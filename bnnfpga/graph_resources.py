@@ -27,7 +27,6 @@ of :func:`bnnfpga.rtl.graph.plan_graph`, each estimated from its parameters.
 """
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -35,7 +34,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .folding import LayerFold
 from .ir import Conv2D, Dense, Network
 from .resources import (CalibrationError, MemoryMap, Resources, StageEstimate, fifo_features, fifo_memories,
-                        mvtu_features, mvtu_memories, mvtu_params, place_rom)
+                        mvtu_features, mvtu_memories, mvtu_params, place_rom, read_calibration)
 from .rtl.backend import _clog2
 
 GRAPH_CALIBRATION_FILE = Path(__file__).resolve().parent / "graph_calibration.json"
@@ -162,16 +161,8 @@ class GraphModel:
 
 @lru_cache(maxsize=4)
 def _load_graph_model(path: str) -> GraphModel:
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise CalibrationError(f"{p}: graph calibration file not found (run scripts/calibrate_graph_resources.py)") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise CalibrationError(f"{p}: cannot read the graph calibration file ({e})") from None
-    if not isinstance(data, dict) or "coefficients" not in data:
-        raise CalibrationError(f"{p}: no 'coefficients' object")
-    return GraphModel(data["coefficients"], source=str(p), holdout_error=data.get("holdout_error"))
+    data = read_calibration(Path(path), "graph calibration", "scripts/calibrate_graph_resources.py")
+    return GraphModel(data["coefficients"], source=path, holdout_error=data.get("holdout_error"))
 
 
 def _score_mvtu(p: Dict[str, int]) -> bool:

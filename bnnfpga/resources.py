@@ -543,18 +543,23 @@ class ResourceModel:
         return out
 
 
-@lru_cache(maxsize=8)
-def _load_cached(path: str) -> ResourceModel:
-    p = Path(path)
+def read_calibration(p: Path, what: str, script: str) -> dict:
+    """A calibration file's JSON object (with its 'coefficients'), or a one-line CalibrationError."""
     try:
         data = json.loads(p.read_text())
     except FileNotFoundError:
-        raise CalibrationError(f"{p}: calibration file not found (run scripts/calibrate_resources.py)") from None
+        raise CalibrationError(f"{p}: {what} file not found (run {script})") from None
     except (OSError, json.JSONDecodeError) as e:
-        raise CalibrationError(f"{p}: cannot read the calibration file ({e})") from None
+        raise CalibrationError(f"{p}: cannot read the {what} file ({e})") from None
     if not isinstance(data, dict) or "coefficients" not in data:
         raise CalibrationError(f"{p}: no 'coefficients' object")
-    return ResourceModel(data["coefficients"], source=str(p))
+    return data
+
+
+@lru_cache(maxsize=8)
+def _load_cached(path: str) -> ResourceModel:
+    data = read_calibration(Path(path), "calibration", "scripts/calibrate_resources.py")
+    return ResourceModel(data["coefficients"], source=path)
 
 
 # ---------------------------------------------------------------- yosys

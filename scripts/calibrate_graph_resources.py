@@ -300,15 +300,11 @@ def import_design(data, design_dir: Path, cache_dir: Path, tag: str, synth: bool
 # ---------------------------------------------------------------- fit
 
 def load_data():
-    if DATA_FILE.exists():
-        return json.loads(DATA_FILE.read_text())
-    return {"format": "bnnfpga-graph-resource-data-1", "tool": "yosys synth_xilinx -family xc7", "points": {}}
+    return CR.load_data(DATA_FILE, "bnnfpga-graph-resource-data-1")
 
 
 def save_data(data):
-    tmp = DATA_FILE.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(DATA_FILE)
+    CR.save_data(data, DATA_FILE)
 
 
 def fit(data):

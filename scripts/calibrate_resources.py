@@ -215,17 +215,17 @@ def import_points(data, in_dir: Path):
     print(f"imported {n} points from {in_dir}")
 
 
-def load_data():
-    if DATA_FILE.exists():
-        return json.loads(DATA_FILE.read_text())
-    return {"format": "bnnfpga-resource-data-1", "tool": "yosys synth_xilinx -family xc7", "points": {}}
+def load_data(path: Path = DATA_FILE, fmt: str = "bnnfpga-resource-data-1"):
+    if path.exists():
+        return json.loads(path.read_text())
+    return {"format": fmt, "tool": "yosys synth_xilinx -family xc7", "points": {}}
 
 
-def save_data(data):
-    DATA_FILE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = DATA_FILE.with_suffix(".tmp")
+def save_data(data, path: Path = DATA_FILE):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    tmp.replace(DATA_FILE)
+    tmp.replace(path)
 
 
 def features_of(kind, params):
