@@ -109,6 +109,49 @@ def ps_context(board: Board) -> dict:
     return dict(_PS[board.family])
 
 
+# --------------------------------------------------------------------- weight DMAs (off-chip weights)
+
+# AXI DMA stream widths (PG021: c_m_axis_mm2s_tdata_width) and the smartconnect's port limit
+DMA_STREAM_BITS = (8, 16, 32, 64, 128, 256, 512, 1024)
+SMARTCONNECT_MAX_PORTS = 16
+CTRL_MI = 3  # bnn_top_0, axi_dma_0, bnn_frames_0
+MEM_SI = 2  # axi_dma_0 MM2S and S2MM
+
+
+def weight_dma_context(net: Network, folding: Dict, board: Board, meta: dict) -> List[dict]:
+    """One entry per off-chip layer (docs/offchip-weights.md): the MM2S-only AXI DMA
+    ``axi_dma_w<i>`` named by the metadata's "dram_weights", the bnn_top port it drives
+    (the HLS top's ``w_<layer id>``), its stream and memory-map widths and its interconnect ports."""
+    from .hls import backend as hls
+
+    dram = meta.get("dram_weights", {})
+    if not dram:
+        return []
+    try:
+        streams = {s["layer"]: s for s in hls.plan(net, folding).dram_streams}
+    except hls.BackendError as e:
+        raise BuildError(str(e)) from None
+    out = []
+    for i, (layer, d) in enumerate(dram.items()):
+        s = streams.get(layer)
+        if s is None or d["ip"] != f"axi_dma_w{i}" or int(s["bits"]) != int(d["beat_bits"]):
+            raise BuildError(f"layer '{layer}': the HLS top has no weight stream matching the metadata's {d}")
+        bits = int(s["bits"])
+        if bits not in DMA_STREAM_BITS:
+            raise BuildError(f"layer '{layer}': its {bits}-bit weight beats (PE*SIMD*WB rounded to bytes) are not an "
+                             f"AXI DMA stream width ({', '.join(map(str, DMA_STREAM_BITS))}); choose PE*SIMD to match")
+        if int(d["bytes_per_pass"]) >= 1 << md.DMA_LENGTH_BITS:
+            raise BuildError(f"layer '{layer}': one pass over its weights is {d['bytes_per_pass']} bytes, more than the "
+                             f"DMA's {md.DMA_LENGTH_BITS}-bit length register moves in one transfer")
+        out.append({"layer": _safe(layer), "ip": d["ip"], "port": s["name"], "bits": bits,
+                    "mm_bits": max(32, int(board.hp_port_bits), bits), "ctrl_mi": f"M{CTRL_MI + i:02d}_AXI",
+                    "mem_si": f"S{MEM_SI + i:02d}_AXI", "batch": int(d["batch"]), "bytes_per_pass": int(d["bytes_per_pass"])})
+    if CTRL_MI + len(out) > SMARTCONNECT_MAX_PORTS:
+        raise BuildError(f"{len(out)} layers with weights='dram': the block design's interconnects take at most "
+                         f"{SMARTCONNECT_MAX_PORTS - CTRL_MI} weight DMAs")
+    return out
+
+
 # --------------------------------------------------------------------- generation
 
 
@@ -147,10 +190,6 @@ def generate(net: Network, model_bytes: bytes, board: Board, folding: Dict, *, n
     if ur and not board.uram:  # bnnfpga.uram: the URAM weights load through the control registers every overlay has
         raise BuildError(f"layer '{ur[0]}': weights='uram' needs UltraRAM, which board '{board.name}' ({board.part}) "
                          "does not have (UltraScale+ boards: zcu104, kv260)")
-    off = [k for k, f in folding.items() if f.weights == "dram"]
-    if off:  # docs/offchip-weights.md: the block design has no weight DMAs yet
-        raise BuildError(f"layer '{off[0]}': weights='dram' (off-chip weights) is not supported by `bnnfpga build` yet "
-                         "(the block design has no weight DMAs); use on-chip weights, or the RTL/HLS backends")
     try:
         hls_files = hls.generate(net, folding, top_k=top_k, part=board.part, clock_ns=float(_clock_ns(clock_mhz)))
     except hls.BackendError as e:
@@ -159,13 +198,16 @@ def generate(net: Network, model_bytes: bytes, board: Board, folding: Dict, *, n
     if not m:
         raise BuildError("the HLS backend's run_hls.tcl names no project (open_project -reset NAME)")
     meta = md.make(net, model_bytes, folding, name=name, board=board, clock_mhz=clock_mhz, top_k=top_k)
+    weight_dmas = weight_dma_context(net, folding, board, meta)
     env = _env()
     ctx = dict(name=name, board=board, clock_mhz=f"{clock_mhz:g}",
                clock_ns=_clock_ns(clock_mhz), version=__version__, hls_project=m.group(1), ps=ps_context(board),
                model_comment=f"'{_safe(net.name)}' (sha256 {meta['model']['sha256'][:16]}...)",
-               dma_length_bits=md.DMA_LENGTH_BITS, hls_steps=HLS_STEPS, exit_no_tools=EXIT_NEEDS_VIVADO)
-    ctx["clock_pins"] = [f"{ctx['ps']['cell']}/{p}" for p in ctx["ps"]["clock_pins"]] + CLOCK_PINS
-    ctx["reset_pins"] = RESET_PINS
+               dma_length_bits=md.DMA_LENGTH_BITS, hls_steps=HLS_STEPS, exit_no_tools=EXIT_NEEDS_VIVADO,
+               weight_dmas=weight_dmas)
+    ctx["clock_pins"] = [f"{ctx['ps']['cell']}/{p}" for p in ctx["ps"]["clock_pins"]] + CLOCK_PINS + \
+        [f"{d['ip']}/{p}" for d in weight_dmas for p in ("s_axi_lite_aclk", "m_axi_mm2s_aclk")]
+    ctx["reset_pins"] = RESET_PINS + [f"{d['ip']}/axi_resetn" for d in weight_dmas]
     files: Dict[str, Union[str, bytes]] = {}
     for rel, data in hls_files.items():
         files[f"project/hls/{rel}"] = data
@@ -307,6 +349,14 @@ def _module_ports(verilog: str) -> dict:
     return dict(intf=intf, pins=pins)
 
 
+def _hls_axis_ports(folder: Path) -> set:
+    """The AXI4-Stream ports of the HLS top (``#pragma HLS INTERFACE axis port=NAME`` in project/hls/bnn_top.cpp)."""
+    src = folder / "project" / "hls" / "bnn_top.cpp"
+    if not src.exists():
+        return set()
+    return set(re.findall(r"^#pragma HLS INTERFACE axis port=(\w+)", src.read_text(), re.M))
+
+
 def dry_run(overlay_dir, tcl: str = BD_TCL) -> DryRun:
     """Run the block-design script under tclsh with stubbed Vivado commands and check it."""
     exe = tclsh()
@@ -358,6 +408,11 @@ def dry_run(overlay_dir, tcl: str = BD_TCL) -> DryRun:
             catalog[name] = _module_ports(src.read_text())
         elif kind in IP_PORTS:
             cat = {"intf": set(IP_PORTS[kind]["intf"]), "pins": dict(IP_PORTS[kind]["pins"])}
+            if kind == "xilinx.com:hls:bnn_top":  # plus the weight streams the HLS top exports (off-chip weights)
+                cat["intf"] |= _hls_axis_ports(folder)
+            if kind == "xilinx.com:ip:axi_dma" and props.get(name, {}).get("CONFIG.c_include_s2mm") == "0":
+                cat["intf"] -= {"M_AXI_S2MM", "S_AXIS_S2MM"}
+                cat["pins"] = {p: r for p, r in cat["pins"].items() if "s2mm" not in p}
             if kind == "xilinx.com:ip:smartconnect":
                 p = props.get(name, {})
                 cat["intf"] |= {f"S{i:02d}_AXI" for i in range(int(p.get("CONFIG.NUM_SI", 1)))}
