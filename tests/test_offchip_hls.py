@@ -32,8 +32,12 @@ def test_hls_refuses_what_it_does_not_support():
     net = dram_mlp()
     with pytest.raises(hb.BackendError, match="fc1.*runtime_params"):
         hb.generate(net, HIDDEN_B2, runtime_params=True)
-    with pytest.raises(BuildError, match="fc1.*not supported by `bnnfpga build`"):
-        build_generate(net, dumps(net), boards.get("pynq-z2"), HIDDEN_B2, name="x", clock_mhz=100.0)
+    # `bnnfpga build` gives DRAM layers a weight DMA (tests/test_build_dram.py) when the beat is a DMA stream width
+    assert "axi_dma_w0" in build_generate(net, dumps(net), boards.get("pynq-z2"), HIDDEN_B2, name="x",
+                                          clock_mhz=100.0)["project/vivado/build_bd.tcl"]
+    odd = dict(HIDDEN_B2, fc_out=LayerFold(5, 8, weights="dram", batch=2))  # 40-bit beats
+    with pytest.raises(BuildError, match="fc_out.*40-bit weight beats"):
+        build_generate(net, dumps(net), boards.get("pynq-z2"), odd, name="x", clock_mhz=100.0)
 
 
 @pytest.mark.csim
