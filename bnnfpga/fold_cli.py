@@ -22,7 +22,7 @@ def _add_common(p):
     p.add_argument("--bram-margin", type=float, default=0.90, help="share of the board's BRAMs to use (default 0.90)")
     p.add_argument("--top-k", type=int, default=1, help="labels the accelerator returns (default 1)")
     p.add_argument("--no-lut-rom", action="store_true",
-                   help="never move weights to LUT ROM (lut_pe) when block RAM binds (the HLS backend ignores lut_pe)")
+                   help="never move weights to LUT ROM (lut_pe) when block RAM binds (LUT-ROM weights cannot be loaded at run time)")
     p.add_argument("--offchip", choices=("never", "auto", "always"), default="auto",
                    help="dense layers may stream their weights from DRAM (docs/offchip-weights.md): auto (when "
                         "faster or when nothing fits on chip; default), never, always")

@@ -21,8 +21,8 @@ Legal foldings:
     ``max(H*W, Ho*Wo*K*K/P)`` cycles (one input pixel written per cycle).
     Graph networks keep SIMD | C_in.
   * lut_pe (optional, 0 <= lut_pe <= PE): the RTL keeps the weights of the last
-    lut_pe PEs in a LUT ROM instead of block RAM (cycles unchanged; the HLS
-    backend leaves memory placement to the HLS tool and ignores it).
+    lut_pe PEs in a LUT ROM instead of block RAM (cycles unchanged); the HLS
+    backend puts them in an array of their own bound to LUT ROM (bnn_wget).
 
 The pipeline's cycles per frame is the slowest stage's (the stages run
 concurrently in a dataflow pipeline); the other stages are listed too.
@@ -51,7 +51,7 @@ class FoldingError(ValueError):
 class LayerFold:
     pe: int
     simd: int
-    # RTL: the last lut_pe PEs keep their weights in a LUT ROM (rom_style "logic") instead of
+    # the last lut_pe PEs keep their weights in a LUT ROM (RTL rom_style "logic", HLS impl=lutram) instead of
     # block RAM, for weight bandwidth beyond the block RAMs' 72 bits per cycle each; 0 = none
     lut_pe: int = 0
     # opt-in shared datapath (filter repetitions, bnnfpga.filter_share): binary K x K convolutions only;

@@ -540,8 +540,9 @@ def _optimize(net, b, target_fps, clock, budget, model, top_k, offchip, max_batc
 def default_folding(net: Network, board=None, target_fps: Optional[float] = None) -> Dict[str, LayerFold]:
     """The folding ``compile``/``build`` use when none is given: the fastest that fits
     ``board`` (PYNQ-Z2 when None), or the cheapest meeting ``target_fps``.  Always legal;
-    when nothing fits, the closest (smallest) folding found.  No ``lut_pe`` (the HLS backend
-    does not honour it): ask ``bnnfpga fold`` for LUT-ROM weights explicitly."""
+    when nothing fits, the closest (smallest) folding found.  No ``lut_pe`` (LUT-ROM weights
+    cannot be loaded at run time, and the LUT cost is an estimate): ask ``bnnfpga fold`` for
+    them explicitly."""
     r = optimize(net, board or "pynq-z2", target_fps=target_fps, lut_rom=False, uram="never")
     return check(net, r.folding)
 

@@ -33,6 +33,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <cstddef>
 
 #include <type_traits>
 
@@ -293,17 +294,35 @@ void bnn_swg(hls::stream<ap_uint<WW> >& in, hls::stream<ap_uint<WW> >& out, unsi
 }
 
 // ---------------------------------------------------------------------------
+// Weight stores.  A layer's weights are a PE x (NF*SF) array of words (one memory
+// per PE after ARRAY_PARTITION dim=1), or, when some PEs keep their weights in a
+// LUT ROM (LayerFold.lut_pe), a selector class S whose static S::get(pe, i) reads
+// the block-RAM array for PEs 0..PE-LP-1 and the LUT-ROM array for the others
+// (params_<layer>.h).  With PE unrolled, every PE reads one memory.
+template <class WT, std::size_t P, std::size_t N>
+inline WT bnn_wget(const WT (&w)[P][N], unsigned pe, unsigned i) {
+#pragma HLS INLINE
+  return w[pe][i];
+}
+
+template <class S>
+inline typename S::word bnn_wget(const S&, unsigned pe, unsigned i) {
+#pragma HLS INLINE
+  return S::get(pe, i);
+}
+
+// ---------------------------------------------------------------------------
 // Matrix-vector-threshold unit.  Per output pixel (PIX per frame), the input
 // vector arrives as SF words of SIMD lanes; output channel c = nf*PE + pe is
 // computed by PE pe at neuron fold nf.  The input words are buffered during
 // neuron fold 0 and reused by the others: SF*NF cycles per pixel, II=1.
-// Weights: w[pe][nf*SF + sf] (bnn_rom<SIMD>::word), lane i = weight bit sf*SIMD + i of the channel.
+// Weights: w[pe][nf*SF + sf] (bnn_rom<SIMD>::word; see bnn_wget), lane i = weight bit sf*SIMD + i of the channel.
 // On the last input fold, bit pe of the output word is
 // (neg ? acc <= t : acc >= t) for the channel's threshold t.
 template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned PIX, int ABITS, unsigned WB = 1,
-          class WT>
+          class WS>
 void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& out,
-              const WT w[PE][NF * SF], const ap_int<ABITS> t[PE][NF], const ap_uint<1> neg[PE][NF],
+              const WS& w, const ap_int<ABITS> t[PE][NF], const ap_uint<1> neg[PE][NF],
               unsigned frames) {
   ap_uint<SIMD * QB> inbuf[SF];
 #ifndef __SYNTHESIS__
@@ -326,7 +345,7 @@ void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& o
     const typename bnn_dot<SIMD, QB, WB>::lanes xl = bnn_dot<SIMD, QB, WB>::prepare(x);
     for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-      const int d = bnn_dot<SIMD, QB, WB>::apply(xl, (ap_uint<SIMD * WB>)w[pe][nf * SF + sf]);
+      const int d = bnn_dot<SIMD, QB, WB>::apply(xl, (ap_uint<SIMD * WB>)bnn_wget(w, pe, nf * SF + sf));
       acc[pe] = (sf == 0 ? 0 : (int)acc[pe]) + d;
     }
     if (sf == SF - 1) {
@@ -348,9 +367,9 @@ void bnn_mvtu(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& o
 // The last layer: the same unit without thresholds.  Emits PE int32 scores per
 // word (score of channel nf*PE + pe in bits [32*pe+31 : 32*pe]):
 // 2*popcount - FANIN for binary inputs (QB == 1), the fixed sum otherwise.
-template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned FANIN, unsigned WB = 1, class WT>
+template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned FANIN, unsigned WB = 1, class WS>
 void bnn_mvu_scores(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<32 * PE> >& out,
-                    const WT w[PE][NF * SF], unsigned frames) {
+                    const WS& w, unsigned frames) {
   ap_uint<SIMD * QB> inbuf[SF];
   int acc[PE];
 #pragma HLS ARRAY_PARTITION variable=acc complete
@@ -368,7 +387,7 @@ void bnn_mvu_scores(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<32
     const typename bnn_dot<SIMD, QB, WB>::lanes xl = bnn_dot<SIMD, QB, WB>::prepare(x);
     for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-      const int d = bnn_dot<SIMD, QB, WB>::apply(xl, (ap_uint<SIMD * WB>)w[pe][nf * SF + sf]);
+      const int d = bnn_dot<SIMD, QB, WB>::apply(xl, (ap_uint<SIMD * WB>)bnn_wget(w, pe, nf * SF + sf));
       acc[pe] = (sf == 0 ? 0 : acc[pe]) + d;
     }
     if (sf == SF - 1) {
@@ -492,9 +511,9 @@ inline long long bnn_lane(const ap_uint<W>& x, unsigned i) {
 // or a threshold): the bnn_mvtu loop, PE lanes of OB bits per word,
 // 2*popcount - FANIN for binary inputs (QB == 1), the fixed sum otherwise.
 template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned PIX, unsigned FANIN,
-          unsigned OB, unsigned WB = 1, class WT>
+          unsigned OB, unsigned WB = 1, class WS>
 void bnn_mvu_int(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<OB * PE> >& out,
-                 const WT w[PE][NF * SF], unsigned frames) {
+                 const WS& w, unsigned frames) {
   ap_uint<SIMD * QB> inbuf[SF];
   int acc[PE];
 #pragma HLS ARRAY_PARTITION variable=acc complete
@@ -512,7 +531,7 @@ void bnn_mvu_int(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<OB * 
     const typename bnn_dot<SIMD, QB, WB>::lanes xl = bnn_dot<SIMD, QB, WB>::prepare(x);
     for (unsigned pe = 0; pe < PE; pe++) {
 #pragma HLS UNROLL
-      const int d = bnn_dot<SIMD, QB, WB>::apply(xl, (ap_uint<SIMD * WB>)w[pe][nf * SF + sf]);
+      const int d = bnn_dot<SIMD, QB, WB>::apply(xl, (ap_uint<SIMD * WB>)bnn_wget(w, pe, nf * SF + sf));
       acc[pe] = (sf == 0 ? 0 : acc[pe]) + d;
     }
     if (sf == SF - 1) {

@@ -133,7 +133,7 @@ def _random_cases():
 
 def _cases():
     return [
-        # lut_pe: fc0's last PE and all of fc1's read LUT ROMs in the RTL (the HLS backend ignores it)
+        # lut_pe: fc0's last PE and all of fc1's read LUT ROMs (RTL and HLS)
         (binarized_mlp(0), {"fc0": F(4, 8, 1), "fc1": F(3, 4, 3), "fc2": F(2, 12)}),
         (binarized_mlp(1, hw=3, sizes=(6,), threshold=1), {"fc0": F(3, 9)}),  # one layer: scores 2*pc - n
         (conv_net(3, 3, binarize=100, padding="same", pool=True), {"conv0": F(4, 27), "conv1": F(1, 4), "fc": F(1, 6)}),

@@ -114,3 +114,26 @@ def test_default_folding_has_no_lut_pe_and_fold_cli_switch(tmp_path, capsys):
     assert "weights in LUT ROM" in capsys.readouterr().out and "lut_pe" in (tmp_path / "f.json").read_text()
     assert cli.main(argv + ["--no-lut-rom"]) == 0
     assert "lut_pe" not in (tmp_path / "f.json").read_text()
+
+
+def test_hls_splits_the_weights_and_csim_is_exact(tmp_path):
+    """HLS honours lut_pe as the RTL does: the last lut_pe PEs' weights live in an array of their
+    own bound to LUT ROM (or the whole array when lut_pe = PE), and C-simulation stays exact."""
+    from bnnfpga import golden, random_net
+    from bnnfpga.hls import backend as hb
+    from bnnfpga.hls import csim
+    from bnnfpga.hls.backend import BackendError
+
+    net = binarized_mlp(0)
+    f = {"fc0": F(4, 8, 1), "fc1": F(3, 4, 3), "fc2": F(2, 12)}
+    files = hb.generate(net, f)
+    p0, p1, top = files["params_fc0.h"], files["params_fc1.h"], files["bnn_top.cpp"]
+    assert "fc0_w[3][" in p0 and "fc0_wl[1][" in p0 and "struct fc0_wsel" in p0
+    assert "BIND_STORAGE variable=fc0_wl type=rom_1p impl=lutram" in top and "fc0_wsel()" in top
+    assert "fc1_wl" not in p1 and "BIND_STORAGE variable=fc1_w type=rom_1p impl=lutram" in top  # all 3 PEs
+    assert "fc2_wl" not in files["params_fc2.h"] and "variable=fc2_w type=rom_1p" not in top
+    images = random_net.random_images(np.random.default_rng(1), net, 8)
+    scores = csim.simulate(net, images, f, workdir=tmp_path / "split")
+    np.testing.assert_array_equal(scores, golden.run(net, images))
+    with pytest.raises(BackendError, match="layer 'fc0': lut_pe=1 .* runtime_params"):
+        hb.generate(net, f, runtime_params=True)

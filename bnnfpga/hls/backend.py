@@ -114,6 +114,7 @@ class ParamBlock:
     batch: int = 1
     dram_beat_bits: int = 0  # weight-stream word width (off-chip weights)
     uram: bool = False  # weights in UltraRAM, written at run time by do_init (bnnfpga.uram)
+    lut_pe: int = 0  # LayerFold.lut_pe: the last lut_pe PEs read a LUT ROM (bnn_wget)
 
     @property
     def tiles(self) -> int:
@@ -122,6 +123,21 @@ class ParamBlock:
     @property
     def header(self) -> str:
         return f"params_{self.id}.h"
+
+    @property
+    def split(self) -> bool:
+        """Weights in two memories: block RAM for PEs 0..PE-lut_pe-1, a LUT ROM for the others."""
+        return 0 < self.lut_pe < self.pe
+
+    @property
+    def wstore(self) -> str:
+        """What the compute stage reads its weights from: the array, or the split store's selector."""
+        return f"{self.id}_wsel()" if self.split else f"{self.id}_w"
+
+    @property
+    def lut_var(self) -> str:
+        """The array bound to LUT ROM (lut_pe > 0), else ''."""
+        return (f"{self.id}_wl" if self.split else f"{self.id}_w") if self.lut_pe else ""
 
     @property
     def comment(self) -> str:
@@ -318,6 +334,7 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
         pb = ParamBlock(len(params), ident, layer.name, kind, layer.out_channels, layer.fan_in, pe, simd, sf, nf,
                         cur_qb, abits, not last, layer)
         params.append(pb)
+        _lut_pe_hook(pb, layer, f, runtime_params)
         widths += [simd * weight_bits(layer), ww, 32 * pe]
         out = f"s{li}_{ident}"
         what = fw.weights_text(layer, cur_qb > 1)
@@ -326,13 +343,13 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
         if last:
             com.append(f"last layer: {pe} int32 scores per word ({fw.output_text(layer, cur_qb > 1)})")
             call = (f"bnn_mvu_scores<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {layer.fan_in}{fw.hls_wb_arg(layer)}>"
-                    f"({cur}, {out}, {ident}_w, frames)")
+                    f"({cur}, {out}, {pb.wstore}, frames)")
             otype = f"ap_uint<{32 * pe}>"
             skind = "scores"
         else:
             com.append(f"threshold on the last input fold ({abits}-bit accumulator); {pe} bits per word")
             call = (f"bnn_mvtu<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {pix}, {abits}{fw.hls_wb_arg(layer)}>"
-                    f"({cur}, {out}, {ident}_w, {ident}_t, {ident}_neg, frames)")
+                    f"({cur}, {out}, {pb.wstore}, {ident}_t, {ident}_neg, frames)")
             otype = f"ap_uint<{pe}>"
             skind = "mvtu"
         if getattr(f, "share", False):  # the shared-filter datapath (bnnfpga.hls.shared)
@@ -422,12 +439,28 @@ def _rows(items: List[str], width: int = 100) -> List[str]:
     return lines
 
 
+def _lut_pe_hook(pb: ParamBlock, layer, f: LayerFold, runtime_params: bool) -> None:
+    """LayerFold.lut_pe: the last lut_pe PEs' weights go to a LUT ROM of their own (as the RTL's
+    rom_style "logic" ROM); same refusals as the RTL backend."""
+    lp = int(getattr(f, "lut_pe", 0))
+    if not lp:
+        return
+    if weight_bits(layer) > 1:
+        raise BackendError(f"layer '{layer.name}': lut_pe={lp} (weights in LUT ROM) is for binary weights; this layer "
+                           f"has {weight_bits(layer)}-bit weights: set lut_pe to 0")
+    if runtime_params:
+        raise BackendError(f"layer '{layer.name}': lut_pe={lp} (weights in LUT ROM) cannot be combined with "
+                           "runtime_params; set lut_pe to 0")
+    pb.lut_pe = lp
+
+
 def _param_context(p: ParamBlock, storage: str) -> dict:
     wb = weight_bits(p.layer)
     ints = fw.hls_word_ints(p.layer, p.pe, p.simd) if wb > 1 else words_to_ints(weight_words(p.layer, p.pe, p.simd))
     tiles = p.tiles
     ctx = dict(p.__dict__)
     ctx.update(tiles=tiles, header=p.header, comment=p.comment, name_md=p.name_md, storage=storage, wb=wb,
+               split=p.split, lut_var=p.lut_var,
                wword=p.simd * wb,
                weight_rows=[_rows([_literal(v, p.simd * wb) for v in ints[i * tiles:(i + 1) * tiles]]) for i in range(p.pe)])
     if p.thresholds:
