@@ -71,7 +71,7 @@ def cmd_fold(args):
         f = r.folding.get(name)
         print(f"  {name:16s} {kind:8s} {cyc:10,d} cycles" + (f"  PE={f.pe} SIMD={f.simd}" if f else "")
               + (f" ({f.lut_pe} PEs' weights in LUT ROM)" if f and f.lut_pe else "")
-              + (dram_weight_note(layers[name], f) + uram_weight_note(layers[name], f) if f else ""))
+              + (dram_weight_note(layers[name], f, net) + uram_weight_note(layers[name], f) if f else ""))
     print(("OK: " if r.feasible else "NOT MET: ") + r.summary())
     if args.output:
         Path(args.output).write_text(fold_mod.to_json(r.folding))
