@@ -255,3 +255,102 @@ def test_optimizer_picks_conv_dram_only_when_bandwidth_allows():
     tight = O.optimize(net, budget=O.Budget(lut=30000, bram36=10, dram=2.0), offchip="auto")
     assert tight.feasible and all(f.weights == "onchip" for f in tight.folding.values())
     assert tight.cycles == on.cycles
+
+
+# ---------------------------------------------------------------- bnnfpga build
+
+
+@pytest.mark.skipif(__import__("shutil").which("tclsh") is None, reason="tclsh not installed")
+def test_build_gives_a_conv_dram_layer_a_weight_dma(tmp_path):
+    from bnnfpga import build
+
+    net = conv_net()
+    fold = {"conv0": LayerFold(2, 3), "conv1": LayerFold(2, 4, weights="dram", batch=5),
+            "fc_out": LayerFold(1, 8)}
+    out = tmp_path / "ov"
+    files = build.generate(net, dumps(net), boards.get("pynq-z2"), fold, name="ov", clock_mhz=100.0)
+    build.write_atomic(files, out)
+    meta = md.load(out / "ov.json")
+    assert meta["dram_weights"] == {"conv1": {"ip": "axi_dma_w0", "port": "s_axis_w_layer_conv1", "batch": 5,
+                                              "bytes_per_pass": 36, "beat_bits": 8, "vectors_per_frame": 16}}
+    dr = build.dry_run(out)
+    assert dr.problems == []
+    pairs = {(a.strip("/"), b.strip("/")) for a, b in dr.intf_nets}
+    assert ("axi_dma_w0/M_AXIS_MM2S", "bnn_top_0/w_conv1") in pairs
+    assert dr.props["axi_dma_w0"]["CONFIG.c_m_axis_mm2s_tdata_width"] == "8"
+    assert "one pass per 5 output pixel(s), 16 per frame" in files["project/vivado/build_bd.tcl"]
+    assert "| `axi_dma_w0` | `w_conv1` | 8 | 5 pixels | 36 |" in files["project/README.md"]
+
+
+# ---------------------------------------------------------------- more shapes (slow)
+
+
+def _dram_convs(rng, net, fold, p=0.7):
+    """Each convolution off chip with probability p (at least one), batch 1..7."""
+    convs = [l for l in net.compute_layers() if isinstance(l, Conv2D)]
+    pick = [l for l in convs if rng.random() < p] or convs[:1]
+    for layer in pick:
+        f = fold[layer.name]
+        fold[layer.name] = LayerFold(f.pe, f.simd, weights="dram", batch=int(rng.integers(1, 8)))
+    return fold
+
+
+def _both_backends(net, images, fold, dram_pause=0.0):
+    from bnnfpga.hls import csim
+    from bnnfpga.rtl import cosim
+
+    r = cosim.cosimulate(net, images, fold, dram_pause=dram_pause)
+    _check(net, images, r.scores, r.labels)
+    for layer in offchip.dram_layers(net, fold):  # every pass of every run went out and was read
+        d = [d for d in r.info["dram"] if d["port"] == f"s_axis_w_layer_{layer.name}"][0]
+        assert d["passes"] == offchip.passes(len(images), fold[layer.name].batch, offchip.vectors_per_frame(net, layer))
+    _check(net, images, csim.simulate(net, images, fold))
+    return r
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+@pytest.mark.csim
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_cnns_with_conv_layers_from_dram(seed):
+    rng = np.random.default_rng(300 + seed)
+    net = rn.random_network(rng, "cnn")
+    fold = _dram_convs(rng, net, rn.random_folding(rng, net))
+    _both_backends(net, rn.random_images(rng, net, int(rng.integers(3, 8))), fold,
+                   dram_pause=float(rng.choice([0.0, 0.3])))
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+@pytest.mark.csim
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_strided_convs_from_dram(seed):
+    rng = np.random.default_rng(400 + seed)
+    net = rn.random_strided_network(rng)
+    fold = _dram_convs(rng, net, rn.random_folding(rng, net), p=1.0)
+    _both_backends(net, rn.random_images(rng, net, 5), fold, dram_pause=0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.cosim
+@pytest.mark.csim
+def test_window_width_converter_and_fixed_point_weights_from_dram():
+    """conv1 at SIMD=6, which divides its 3x3x4 window but not its 4 channels (a width converter
+    packs the window words), batch 3; conv0 with 4-bit two's complement weights, batch 7."""
+    from bnnfpga.rtl import cosim
+
+    net = conv_net(seed=7)
+    rng = np.random.default_rng(7)
+    net.layers[0].weights = rng.integers(-8, 8, (4, 9)).astype(np.int16)
+    net.layers[0].weight_bits = 4
+    net.layers[0].thresholds = rn._thresholds(rng, net, net.layers[0])
+    net.layers[1].thresholds = rn._thresholds(rng, net, net.layers[1])
+    net.validate()
+    fold = {"conv0": LayerFold(4, 1, weights="dram", batch=7), "conv1": LayerFold(4, 6, weights="dram", batch=3),
+            "fc_out": LayerFold(3, 4)}
+    images = rn.random_images(rng, net, 6)
+    r = _both_backends(net, images, fold, dram_pause=0.3)
+    assert offchip.layer_beat_bits(net.layers[0], fold["conv0"]) == 16  # 4 lanes of 4 bits
+    # a DRAM that keeps up: the pace of the fold
+    r = cosim.cosimulate(net, rn.random_images(rng, net, 12), fold)
+    assert abs(r.cycles_per_frame / r.analytical_cycles - 1) <= 0.05, (r.cycles_per_frame, r.analytical_cycles)
