@@ -24,10 +24,11 @@ def _add_common(p):
     p.add_argument("--no-lut-rom", action="store_true",
                    help="never move weights to LUT ROM (lut_pe) when block RAM binds (the HLS backend ignores lut_pe)")
     p.add_argument("--offchip", choices=("never", "auto", "always"), default="auto",
-                   help="dense layers may stream their weights from DRAM (docs/offchip-weights.md): auto (when "
-                        "faster or when nothing fits on chip; default), never, always")
+                   help="layers may stream their weights from DRAM (docs/offchip-weights.md): auto (when "
+                        "faster or when nothing fits on chip; default), never, always (every dense layer)")
     p.add_argument("--max-batch", type=int, default=None,
-                   help="largest batch of frames an off-chip layer may share one weight read over")
+                   help="largest batch of frames (output pixels for a convolution) an off-chip layer may share one "
+                        "weight read over")
     p.add_argument("--uram", choices=("never", "auto", "always"), default="auto",
                    help="weight memories in UltraRAM on boards that have it (bnnfpga.uram; loaded at run time): auto "
                         "(when block RAM binds; default), never, always")

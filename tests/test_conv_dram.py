@@ -222,9 +222,13 @@ def test_optimizer_offers_conv_dram_and_counts_its_traffic():
     assert dram and {c.fold.batch for c in dram} == set(offchip.BATCHES)
     for c in dram:
         assert c.dram == pytest.approx(offchip.dram_bytes_per_frame(net.layers[1], c.fold, net))
-    # evaluate budgets the conv traffic
+    # evaluate budgets the conv traffic; the report shows it per layer
+    from bnnfpga.report import text_table
+
     r = O.evaluate(net, BOTH, "pynq-z2")
     assert r.dram_bytes_per_frame == pytest.approx(96 + 36 * 16 / 5)
+    text = text_table(net, r, ResourceModel.load())
+    assert "dram B=5" in text and "DRAM: 211 weight bytes/frame" in text
 
 
 def test_optimizer_picks_conv_dram_only_when_bandwidth_allows():
