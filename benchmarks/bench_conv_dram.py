@@ -15,8 +15,10 @@ output pixels, so a run of N frames reads the weights ceil(N * OH*OW / B) times.
    last four convolutions streamed: cycles/frame and DRAM bytes measured.
 4. The folding optimizer on bnnfpga.offchip.cnv_dense_network (ZCU104), which may now move
    convolutions off chip as well as dense layers.
+5. yosys synth_xilinx of bnn_mvtu_dram with a convolution's vector counter (CW > 32) at the
+   shape of CNV's conv3 (PE=16 SIMD=32 SF=36 NF=8), batches 4 and 16, against the model.
 
-    python benchmarks/bench_conv_dram.py [--skip-rtl] [--skip-fold]
+    python benchmarks/bench_conv_dram.py [--skip-rtl] [--skip-fold] [--skip-yosys]
 """
 import argparse
 import sys
@@ -125,14 +127,14 @@ def reduced_cnv_rtl():
     net = cnv_shaped(width=0.25, seed=1)
     fold = O.optimize(net, lanes=1024).folding
     off = ("conv2", "conv3", "conv4", "conv5")
-    n = 8
+    n = 32  # frames 16 and 32 end on group boundaries of every layer for B = 4 and 16 (1, 9, 100, 144 pixels per frame)
     images = rn.random_images(np.random.default_rng(2), net, n)
     gold = GoldenModel(net).run(images)
     print(f"\n3. RTL co-simulation of {net.name} (16-16-MP-32-32-MP-64-64, dense 128-128-10), {n} frames, "
           f"folding by the optimizer (1,024 lanes): "
           + ", ".join(f"{k} {v.pe}x{v.simd}" for k, v in fold.items()))
     print("   | convs 2-5 | batch | cycles/frame | analytical | first-frame latency | DRAM bytes/frame measured | formula | bit-exact | sim s |")
-    for b in (None, 4, 25):
+    for b in (None, 4, 16):
         ff = dict(fold)
         if b:
             for k in off:
@@ -158,10 +160,32 @@ def fold():
               f"off chip: {offl}")
 
 
+def yosys_units():
+    from bnnfpga.resources import cells_to_resources, synthesize, yosys_available
+    from bnnfpga.rtl.backend import TEMPLATE_DIR
+
+    if not yosys_available():
+        print("\n5. yosys not found: skipped")
+        return
+    model = ResourceModel.load()
+    print("\n5. yosys synth_xilinx (xc7) of bnn_mvtu_dram, CNV conv3's shape, vector counter of CW = 32 + 7 bits "
+          "(100 pixels per frame), against the model (unit only, DMA excluded)")
+    src = {"bnn_mvtu_dram.sv": (TEMPLATE_DIR / "bnn_mvtu_dram.sv").read_text()}
+    for b in (4, 16):
+        p = dict(SIMD=32, PE=16, SF=36, NF=8, EW=1, FIXED=0, SCORES=0, AW=12, FANIN=1152, TADDR=3, B=b, CW=39)
+        t = time.time()
+        got = cells_to_resources(synthesize(src, "bnn_mvtu_dram", p))
+        est, _ = offchip.dram_mvtu_resources(model, {k: v for k, v in p.items() if k != "CW"} | {"DRAM": 1})
+        print(f"   | B={b} | yosys LUT {got.lut:,.0f} FF {got.ff:,.0f} BRAM36 {got.bram36:.1f} | model LUT "
+              f"{est.lut - offchip.DMA_LUT:,.0f} FF {est.ff - offchip.DMA_FF:,.0f} BRAM36 {est.bram36 - offchip.DMA_BRAM36:.1f} | "
+              f"{time.time() - t:.0f} s |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-rtl", action="store_true")
     ap.add_argument("--skip-fold", action="store_true")
+    ap.add_argument("--skip-yosys", action="store_true")
     args = ap.parse_args()
     if not args.skip_rtl:
         small_rtl()
@@ -170,6 +194,8 @@ def main():
         reduced_cnv_rtl()
     if not args.skip_fold:
         fold()
+    if not args.skip_yosys:
+        yosys_units()
 
 
 if __name__ == "__main__":

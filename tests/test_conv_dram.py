@@ -127,6 +127,7 @@ def test_hls_conv_layer_streams_its_weights():
     assert "bnn_mvtu_dram<4, 1, 2, 9, 4," in top and "(unsigned long long)frames * 16)" in top
     assert "#pragma HLS INTERFACE axis port=w_conv1" in top
     assert "num_frames * 16 + 4) / 5" in files["tb_bnn_top.cpp"]
+    assert "BNN_DRAM_VECTORS_conv1 = 16;" in files["bnn_top.h"]
     streams = hb.plan(net, BOTH).dram_streams
     assert [(s["layer"], s["vectors"], s["batch"]) for s in streams] == [("conv0", 16, 1), ("conv1", 16, 5)]
     assert "#ifndef __SYNTHESIS__" in files["params_conv1.h"]
