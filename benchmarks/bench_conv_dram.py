@@ -16,7 +16,8 @@ output pixels, so a run of N frames reads the weights ceil(N * OH*OW / B) times.
 4. The folding optimizer on bnnfpga.offchip.cnv_dense_network (ZCU104), which may now move
    convolutions off chip as well as dense layers.
 5. yosys synth_xilinx of bnn_mvtu_dram with a convolution's vector counter (CW > 32) at the
-   shape of CNV's conv3 (PE=16 SIMD=32 SF=36 NF=8), batches 4 and 16, against the model.
+   shape of CNV's conv3 (PE=16 SIMD=32 SF=36 NF=8), and a smaller unit, batches 1 to 64,
+   against the resource model.
 
     python benchmarks/bench_conv_dram.py [--skip-rtl] [--skip-fold] [--skip-yosys]
 """
@@ -160,7 +161,7 @@ def fold():
               f"off chip: {offl}")
 
 
-def yosys_units():
+def yosys_units(batches=(1, 4, 8, 16, 32, 64)):
     from bnnfpga.resources import cells_to_resources, synthesize, yosys_available
     from bnnfpga.rtl.backend import TEMPLATE_DIR
 
@@ -168,17 +169,23 @@ def yosys_units():
         print("\n5. yosys not found: skipped")
         return
     model = ResourceModel.load()
-    print("\n5. yosys synth_xilinx (xc7) of bnn_mvtu_dram, CNV conv3's shape, vector counter of CW = 32 + 7 bits "
-          "(100 pixels per frame), against the model (unit only, DMA excluded)")
+    print("\n5. yosys synth_xilinx (xc7) of bnn_mvtu_dram against the model (unit only, DMA excluded); the model's "
+          "accumulator-multiplexer term (offchip.ACC_MUX_LUT, B > 8) shown separately")
+    print("   | shape | B | yosys LUT / FF / BRAM36 | model LUT / FF / BRAM36 | model LUT without the B > 8 term |")
     src = {"bnn_mvtu_dram.sv": (TEMPLATE_DIR / "bnn_mvtu_dram.sv").read_text()}
-    for b in (4, 16):
-        p = dict(SIMD=32, PE=16, SF=36, NF=8, EW=1, FIXED=0, SCORES=0, AW=12, FANIN=1152, TADDR=3, B=b, CW=39)
-        t = time.time()
-        got = cells_to_resources(synthesize(src, "bnn_mvtu_dram", p))
-        est, _ = offchip.dram_mvtu_resources(model, {k: v for k, v in p.items() if k != "CW"} | {"DRAM": 1})
-        print(f"   | B={b} | yosys LUT {got.lut:,.0f} FF {got.ff:,.0f} BRAM36 {got.bram36:.1f} | model LUT "
-              f"{est.lut - offchip.DMA_LUT:,.0f} FF {est.ff - offchip.DMA_FF:,.0f} BRAM36 {est.bram36 - offchip.DMA_BRAM36:.1f} | "
-              f"{time.time() - t:.0f} s |")
+    shapes = [("CNV conv3: PE=16 SIMD=32 SF=36 NF=8, CW=39 (100 pixels/frame)",
+               dict(SIMD=32, PE=16, SF=36, NF=8, EW=1, FIXED=0, SCORES=0, AW=12, FANIN=1152, TADDR=3, CW=39)),
+              ("PE=4 SIMD=32 SF=8 NF=8", dict(SIMD=32, PE=4, SF=8, NF=8, EW=1, FIXED=0, SCORES=0, AW=10, FANIN=256, TADDR=3))]
+    for label, sh in shapes:
+        for b in batches:
+            p = dict(sh, B=b)
+            got = cells_to_resources(synthesize(src, "bnn_mvtu_dram", p))
+            est, _ = offchip.dram_mvtu_resources(model, {k: v for k, v in p.items() if k != "CW"} | {"DRAM": 1})
+            lut = est.lut - offchip.DMA_LUT
+            mux = offchip.ACC_MUX_LUT * p["PE"] * p["AW"] * max(0, b - 8)
+            print(f"   | {label} | {b} | {got.lut:,.0f} / {got.ff:,.0f} / {got.bram36:.1f} | {lut:,.0f} / "
+                  f"{est.ff - offchip.DMA_FF:,.0f} / {est.bram36 - offchip.DMA_BRAM36:.1f} ({lut / got.lut - 1:+.0%} LUT) | "
+                  f"{lut - mux:,.0f} ({(lut - mux) / got.lut - 1:+.0%}) |")
 
 
 def main():

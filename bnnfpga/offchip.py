@@ -140,6 +140,8 @@ HP_PORTS = 4
 # generated RTL: Xilinx PG021 resource tables put such a DMA at roughly 1,000 LUT,
 # 1,500 FF and a FIFO of one RAMB36.  An estimate, not a synthesis result.
 DMA_LUT, DMA_FF, DMA_BRAM36 = 1000.0, 1500.0, 1.0
+# LUTs per accumulator bit per batch above 8 (the read multiplexer of B accumulators, see dram_mvtu_resources)
+ACC_MUX_LUT = 0.45
 
 
 def dram_params(f: LayerFold) -> Dict[str, int]:
@@ -184,6 +186,10 @@ def dram_mvtu_resources(model, p: Dict[str, int]):
     # the held weight word (wreg) and its multiplexer: checked against yosys synth_xilinx on
     # two binary units (benchmarks/bench_offchip.py: within 6% LUT and 4% FF); WB bits per lane
     r = r + Resources(lut=0.5 * lanes * wb, ff=float(lanes * wb))
+    # the B-deep accumulator file's read multiplexer (acc[b][p]): yosys synth_xilinx grows by about
+    # 0.45 LUT per accumulator bit per batch above 8 (benchmarks/bench_conv_dram.py, PE=16 AW=12 and
+    # PE=4 AW=10 at B = 16..64: within 16% of yosys, was up to 70% under); nothing up to B = 8
+    r = r + Resources(lut=ACC_MUX_LUT * p["PE"] * p["AW"] * max(0, p["B"] - 8))
     return r + Resources(lut=DMA_LUT, ff=DMA_FF, bram36=DMA_BRAM36), mems
 
 
