@@ -145,7 +145,11 @@ def weight_dma_context(net: Network, folding: Dict, board: Board, meta: dict) ->
                              f"DMA's {md.DMA_LENGTH_BITS}-bit length register moves in one transfer")
         out.append({"layer": _safe(layer), "ip": d["ip"], "port": s["name"], "bits": bits,
                     "mm_bits": max(32, int(board.hp_port_bits), bits), "ctrl_mi": f"M{CTRL_MI + i:02d}_AXI",
-                    "mem_si": f"S{MEM_SI + i:02d}_AXI", "batch": int(d["batch"]), "bytes_per_pass": int(d["bytes_per_pass"])})
+                    "mem_si": f"S{MEM_SI + i:02d}_AXI", "batch": int(d["batch"]), "bytes_per_pass": int(d["bytes_per_pass"]),
+                    # a convolution batches output pixels (docs/offchip-weights.md)
+                    "per": (f"output pixel(s), {d['vectors_per_frame']} per frame" if d.get("vectors_per_frame", 1) > 1
+                            else "frame(s)"),
+                    "batch_unit": " pixels" if d.get("vectors_per_frame", 1) > 1 else ""})
     if CTRL_MI + len(out) > SMARTCONNECT_MAX_PORTS:
         raise BuildError(f"{len(out)} layers with weights='dram': the block design's interconnects take at most "
                          f"{SMARTCONNECT_MAX_PORTS - CTRL_MI} weight DMAs")

@@ -299,7 +299,7 @@ class _Device:
 
     def _weight_images(self, n: int):
         """The weight buffers queued on the weight DMAs (the emulated DRAM streams each one
-        ceil(n / batch) times); None when a transfer has the wrong size (the board would hang)."""
+        ceil(n / batch) times, ceil(n * OH*OW / batch) for a convolution); None when a transfer has the wrong size (the board would hang)."""
         out = {}
         for name, e in (self.meta.get("dram_weights") or {}).items():
             ch = self.wdma[name].sendchannel
@@ -309,7 +309,7 @@ class _Device:
             self.wimage[name] = out[name]
             from .offchip import passes
 
-            self.wleft[name] = passes(n, e["batch"]) - 1
+            self.wleft[name] = passes(n, e["batch"], e.get("vectors_per_frame", 1)) - 1
         return out
 
     def _weight_passes(self):

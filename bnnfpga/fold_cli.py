@@ -24,10 +24,11 @@ def _add_common(p):
     p.add_argument("--no-lut-rom", action="store_true",
                    help="never move weights to LUT ROM (lut_pe) when block RAM binds (LUT-ROM weights cannot be loaded at run time)")
     p.add_argument("--offchip", choices=("never", "auto", "always"), default="auto",
-                   help="dense layers may stream their weights from DRAM (docs/offchip-weights.md): auto (when "
-                        "faster or when nothing fits on chip; default), never, always")
+                   help="layers may stream their weights from DRAM (docs/offchip-weights.md): auto (when "
+                        "faster or when nothing fits on chip; default), never, always (every dense layer)")
     p.add_argument("--max-batch", type=int, default=None,
-                   help="largest batch of frames an off-chip layer may share one weight read over")
+                   help="largest batch of frames (output pixels for a convolution) an off-chip layer may share one "
+                        "weight read over")
     p.add_argument("--uram", choices=("never", "auto", "always"), default="auto",
                    help="weight memories in UltraRAM on boards that have it (bnnfpga.uram; loaded at run time): auto "
                         "(when block RAM binds; default), never, always")
@@ -71,7 +72,7 @@ def cmd_fold(args):
         f = r.folding.get(name)
         print(f"  {name:16s} {kind:8s} {cyc:10,d} cycles" + (f"  PE={f.pe} SIMD={f.simd}" if f else "")
               + (f" ({f.lut_pe} PEs' weights in LUT ROM)" if f and f.lut_pe else "")
-              + (dram_weight_note(layers[name], f) + uram_weight_note(layers[name], f) if f else ""))
+              + (dram_weight_note(layers[name], f, net) + uram_weight_note(layers[name], f) if f else ""))
     print(("OK: " if r.feasible else "NOT MET: ") + r.summary())
     if args.output:
         Path(args.output).write_text(fold_mod.to_json(r.folding))

@@ -103,7 +103,8 @@ SCHEMA: dict = {
                 "type": "object", "additionalProperties": False,
                 "required": ["ip", "port", "batch", "bytes_per_pass", "beat_bits"],
                 "properties": {"ip": {"type": "string", "pattern": _NAME}, "port": {"type": "string", "pattern": _NAME},
-                               "batch": _POS, "bytes_per_pass": _POS, "beat_bits": _POS},
+                               "batch": _POS, "bytes_per_pass": _POS, "beat_bits": _POS,
+                               "vectors_per_frame": _POS},  # convolutions: OH*OW (absent: 1)
             },
         },
         # layers whose weights live in URAM, written by the driver at start-up (bnnfpga.uram); absent when none

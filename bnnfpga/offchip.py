@@ -6,10 +6,16 @@ beat, in the order the MVTU consumes them (word ``nf * SF + sf``; PE p's SIMD bi
 ``[p*SIMD +: SIMD]``, the same words as the on-chip ROM; a layer with WB-bit fixed-point
 weights, ``weight_bits = WB > 1``, has PE p's SIMD lanes at ``[p*SIMD*WB +: SIMD*WB]``,
 lane s at ``[s*WB +: WB]`` in two's complement, as bnn_mvtu_fw's ROM), and each word is applied to a
-batch of up to ``batch`` frames.  A beat is the weight word rounded up to whole bytes
+batch of up to ``batch`` frames (a convolution: ``batch`` output pixels, see below).  A beat is the weight word rounded up to whole bytes
 (zero padding above); the DRAM buffer holds the beats back to back, little-endian.
 Per run of N frames the DMA streams the buffer ``ceil(N / batch)`` times (the last
 batch of a run holds the frames left).  See docs/offchip-weights.md.
+
+Convolutions: the unit works on *vectors*; a dense layer has one per frame, a convolution
+one per output pixel (its K*K*C_in-bit window), OH*OW per frame.  A batch is ``batch``
+consecutive vectors (a group of output pixels, which may span a frame boundary), so a run
+of N frames needs ``ceil(N * OH*OW / batch)`` passes and a frame reads
+``bytes_per_pass * OH*OW / batch`` bytes.
 """
 from __future__ import annotations
 
@@ -52,14 +58,35 @@ def bytes_per_pass(layer, f: LayerFold) -> int:
     return words_per_pass(layer, f) * layer_beat_bits(layer, f) // 8
 
 
-def dram_bytes_per_frame(layer, f: LayerFold) -> float:
-    """DRAM bytes per frame in steady state (a pass serves ``batch`` frames)."""
+def vectors_per_frame(net, layer) -> int:
+    """Input vectors the layer's MVTU handles per frame: 1 for a dense layer, OH*OW (one
+    window per output pixel) for a convolution."""
+    from .ir import Conv2D, infer_shapes
+
+    if not isinstance(layer, Conv2D):
+        return 1
+    for l, (_, oshape) in zip(net.layers, infer_shapes(net)):
+        if l is layer or l.name == layer.name:
+            return int(oshape[0]) * int(oshape[1])
+    raise ValueError(f"layer '{layer.name}' is not in network '{net.name}'")
+
+
+def dram_bytes_per_frame(layer, f: LayerFold, net=None) -> float:
+    """DRAM bytes per frame in steady state (a pass serves ``batch`` vectors: frames of a
+    dense layer, output pixels of a convolution, whose OH*OW needs ``net``)."""
+    from .ir import Conv2D
+
+    if isinstance(layer, Conv2D):
+        if net is None:
+            raise ValueError(f"layer '{layer.name}': the DRAM traffic of a convolution needs its network (OH*OW)")
+        return bytes_per_pass(layer, f) * vectors_per_frame(net, layer) / f.batch
     return bytes_per_pass(layer, f) / f.batch
 
 
-def passes(num_frames: int, batch: int) -> int:
-    """Passes over the weights a run of num_frames frames needs."""
-    return -(-int(num_frames) // int(batch))
+def passes(num_frames: int, batch: int, vectors: int = 1) -> int:
+    """Passes over the weights a run of num_frames frames needs (``vectors`` per frame:
+    OH*OW for a convolution)."""
+    return -(-int(num_frames) * int(vectors) // int(batch))
 
 
 def weight_matrix(layer, f: LayerFold) -> np.ndarray:
@@ -113,6 +140,8 @@ HP_PORTS = 4
 # generated RTL: Xilinx PG021 resource tables put such a DMA at roughly 1,000 LUT,
 # 1,500 FF and a FIFO of one RAMB36.  An estimate, not a synthesis result.
 DMA_LUT, DMA_FF, DMA_BRAM36 = 1000.0, 1500.0, 1.0
+# LUTs per accumulator bit per batch above 8 (the read multiplexer of B accumulators, see dram_mvtu_resources)
+ACC_MUX_LUT = 0.45
 
 
 def dram_params(f: LayerFold) -> Dict[str, int]:
@@ -157,6 +186,10 @@ def dram_mvtu_resources(model, p: Dict[str, int]):
     # the held weight word (wreg) and its multiplexer: checked against yosys synth_xilinx on
     # two binary units (benchmarks/bench_offchip.py: within 6% LUT and 4% FF); WB bits per lane
     r = r + Resources(lut=0.5 * lanes * wb, ff=float(lanes * wb))
+    # the B-deep accumulator file's read multiplexer (acc[b][p]): yosys synth_xilinx grows by about
+    # 0.45 LUT per accumulator bit per batch above 8 (benchmarks/bench_conv_dram.py, PE=16 AW=12 and
+    # PE=4 AW=10 at B = 16..64: within 16% of yosys, was up to 70% under); nothing up to B = 8
+    r = r + Resources(lut=ACC_MUX_LUT * p["PE"] * p["AW"] * max(0, p["B"] - 8))
     return r + Resources(lut=DMA_LUT, ff=DMA_FF, bram36=DMA_BRAM36), mems
 
 
@@ -176,7 +209,7 @@ def io_bytes_per_frame(net, top_k: int = 1) -> int:
 
 def network_dram_bytes_per_frame(net, folding: Dict[str, LayerFold]) -> float:
     """Weight bytes read from DRAM per frame, all off-chip layers together."""
-    return sum(dram_bytes_per_frame(l, folding[l.name]) for l in dram_layers(net, folding))
+    return sum(dram_bytes_per_frame(l, folding[l.name], net) for l in dram_layers(net, folding))
 
 
 # ---------------------------------------------------------------- a large test network
@@ -209,11 +242,12 @@ def cnv_dense_network(seed: int = 0, flat_hw: int = 8, dense=(4096, 4096), class
     return net.validate()
 
 
-def dram_weight_note(layer, f: LayerFold) -> str:
+def dram_weight_note(layer, f: LayerFold, net=None) -> str:
     """'  weights in DRAM, batch B, N bytes/frame' for an off-chip layer, '' otherwise."""
     if not is_dram(f):
         return ""
-    return f"  weights in DRAM, batch {f.batch}, {dram_bytes_per_frame(layer, f):,.0f} bytes/frame"
+    unit = " pixels" if getattr(layer, "kind", "") == "conv" else ""
+    return f"  weights in DRAM, batch {f.batch}{unit}, {dram_bytes_per_frame(layer, f, net):,.0f} bytes/frame"
 
 
 # ---------------------------------------------------------------- overlay metadata
@@ -233,11 +267,16 @@ def weight_ports(net) -> Dict[str, str]:
 
 def dram_meta(net, folding: Dict[str, LayerFold]) -> Dict[str, dict]:
     """The overlay metadata's "dram_weights": per off-chip layer, the DMA IP that feeds its
-    weight port (axi_dma_w<i>), the port, the batch size and the bytes of one pass."""
+    weight port (axi_dma_w<i>), the port, the batch size and the bytes of one pass; a
+    convolution adds "vectors_per_frame" (OH*OW: a run of N frames takes
+    ceil(N * OH*OW / batch) passes)."""
     ports = weight_ports(net)
     out = {}
     for i, layer in enumerate(dram_layers(net, folding)):
         f = folding[layer.name]
         out[layer.name] = {"ip": f"axi_dma_w{i}", "port": ports[layer.name], "batch": int(f.batch),
                            "bytes_per_pass": bytes_per_pass(layer, f), "beat_bits": layer_beat_bits(layer, f)}
+        v = vectors_per_frame(net, layer)
+        if v != 1:  # a convolution (dense entries keep their keys)
+            out[layer.name]["vectors_per_frame"] = v
     return out

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from . import boards as boards_mod
-from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, layer_cycles, simd_options,
+from .folding import (FoldingError, LayerFold, check, divisors, fold_cycles, simd_options,
                       stage_cycles)
 from .ir import Conv2D, Dense, InputSpec, MaxPool2D, Network, Thresholds, acc_range, weight_bits
 from .resources import Resources, ResourceModel, stage_specs
@@ -214,7 +214,7 @@ def _layer_candidates(net: Network, model: ResourceModel, top_k: int, lut_rom: b
                             fl = LayerFold(pe, simd, lp)
                             r, _ = model.mvtu({**mv.params, "LUTPE": lp})
                             cands.append(_Cand(fl, cyc, base + r, pe * simd))
-                if offchip != "never" and isinstance(layer, Dense):  # binary or WB-bit weights
+                if offchip != "never":  # binary or WB-bit weights; convolutions: batches of output pixels
                     cands.extend(_dram_candidates(net, model, layer, f, specs, res, max_batch))
                 if uram != "never":  # weights in UltraRAM (bnnfpga.uram)
                     from .uram import uram_candidate
@@ -231,7 +231,7 @@ def _dram_candidates(net, model, layer, f: LayerFold, specs, onchip: Resources,
     """The same (PE, SIMD) with the weights in DRAM, for every batch size tried."""
     from .offchip import BATCHES, dram_bytes_per_frame, dram_params
 
-    mv = [s for s in specs if s.kind == "dense"][0]
+    mv = [s for s in specs if s.kind in ("dense", "conv")][-1]
     mres, _ = model.stage(mv)
     out = []
     batches = BATCHES if max_batch is None else sorted({b for b in BATCHES if b <= max_batch} | {max_batch})
@@ -240,7 +240,7 @@ def _dram_candidates(net, model, layer, f: LayerFold, specs, onchip: Resources,
         dres, _ = model.stage(type(mv)(mv.kind, mv.name, mv.layer, {**mv.params, **dram_params(fd)}, mv.in_w,
                                        mv.fifo_depth))
         res = onchip + dres + mres.scaled(-1.0)
-        out.append(_Cand(fd, layer_cycles(net, layer, fd), res, f.pe * f.simd, dram_bytes_per_frame(layer, fd)))
+        out.append(_Cand(fd, fold_cycles(net, layer, fd), res, f.pe * f.simd, dram_bytes_per_frame(layer, fd, net)))
     return out
 
 

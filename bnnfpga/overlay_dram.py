@@ -8,7 +8,8 @@ batch size B and the bytes of one pass).  The driver
   weight image (:func:`bnnfpga.offchip.dram_image`, from the model file);
 * for a run of N frames, streams the buffer ceil(N / B) times: the first transfer before
   ap_start, each next one as soon as the channel is idle again (the layer consumes one
-  pass per batch; the last batch holds the frames left).
+  pass per batch; the last batch holds the frames left).  A convolution batches output
+  pixels (metadata "vectors_per_frame" = OH*OW): ceil(N * OH*OW / B) passes.
 
 The same calls drive the emulated board (``runtime="sim"``), whose DMA channels hand the
 buffers to an emulated DRAM in the RTL simulation.
@@ -58,7 +59,7 @@ class DramWeights:
     def start(self, num_frames: int) -> None:
         """Queue the first pass of every off-chip layer for a run of num_frames frames."""
         for name, e in self.entries.items():
-            self.left[name] = offchip.passes(num_frames, e["batch"])
+            self.left[name] = offchip.passes(num_frames, e["batch"], e.get("vectors_per_frame", 1))
             self._send(name)
 
     def _send(self, name: str) -> None:

@@ -58,7 +58,7 @@ def rows(net: Network, result: FoldResult, model: ResourceModel, top_k: int = 1)
             if f is not None and f.weights == "dram":
                 from .offchip import dram_bytes_per_frame
 
-                out[-1].weights, out[-1].dram_bytes = f"dram B={f.batch}", dram_bytes_per_frame(layer, f)
+                out[-1].weights, out[-1].dram_bytes = f"dram B={f.batch}", dram_bytes_per_frame(layer, f, net)
             if f is not None and f.weights == "uram":  # bnnfpga.uram
                 out[-1].weights = "uram"
         else:

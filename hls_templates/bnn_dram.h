@@ -12,6 +12,11 @@
 // so DRAM traffic is the weights once per B frames.  Per batch: the input
 // vectors of its frames are read (B*SF words), then for nf, sf: one weight beat,
 // then the batch's frames; the results are emitted frame by frame.
+//
+// A "frame" of these units is one input vector.  A convolution calls them with
+// frames = num_frames * OH*OW: its vectors are the windows of its output pixels (from
+// the window generator), so a batch is B consecutive output pixels, possibly spanning
+// a frame boundary, and the weights stream ceil(num_frames * OH*OW / B) times per call.
 #pragma once
 
 #include "bnn_library.h"
@@ -22,13 +27,13 @@ template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, uns
           unsigned FANIN, int ABITS, unsigned OW, unsigned WWB = 1>
 void bnn_mvtu_dram_core(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<OW> >& out,
                         hls::stream<ap_uint<WB> >& w, const ap_int<ABITS> t[PE][NF], const ap_uint<1> neg[PE][NF],
-                        unsigned frames) {
+                        unsigned long long frames) {
   ap_uint<SIMD * QB> inbuf[B][SF];
   ap_uint<OW> outbuf[B][NF];
   int acc[B][PE];
 #pragma HLS ARRAY_PARTITION variable=acc complete dim=2
-  for (unsigned f0 = 0; f0 < frames; f0 += B) {
-    const unsigned bs = (frames - f0 < B) ? frames - f0 : B;
+  for (unsigned long long f0 = 0; f0 < frames; f0 += B) {
+    const unsigned bs = (frames - f0 < B) ? (unsigned)(frames - f0) : B;
     for (unsigned b = 0; b < bs; b++) {
       for (unsigned sf = 0; sf < SF; sf++) {
 #pragma HLS PIPELINE II=1
@@ -77,7 +82,7 @@ void bnn_mvtu_dram_core(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uin
 template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, int ABITS, unsigned B, unsigned WB,
           unsigned WWB = 1>
 void bnn_mvtu_dram(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE> >& out, hls::stream<ap_uint<WB> >& w,
-                   const ap_int<ABITS> t[PE][NF], const ap_uint<1> neg[PE][NF], unsigned frames) {
+                   const ap_int<ABITS> t[PE][NF], const ap_uint<1> neg[PE][NF], unsigned long long frames) {
   bnn_mvtu_dram_core<SIMD, QB, PE, SF, NF, B, WB, false, 1, ABITS, PE, WWB>(in, out, w, t, neg, frames);
 }
 
@@ -85,7 +90,7 @@ void bnn_mvtu_dram(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<PE>
 template <unsigned SIMD, unsigned QB, unsigned PE, unsigned SF, unsigned NF, unsigned FANIN, unsigned B, unsigned WB,
           unsigned WWB = 1>
 void bnn_mvu_scores_dram(hls::stream<ap_uint<SIMD * QB> >& in, hls::stream<ap_uint<32 * PE> >& out,
-                         hls::stream<ap_uint<WB> >& w, unsigned frames) {
+                         hls::stream<ap_uint<WB> >& w, unsigned long long frames) {
   static const ap_int<2> no_t[PE][NF] = {};
   static const ap_uint<1> no_neg[PE][NF] = {};
   bnn_mvtu_dram_core<SIMD, QB, PE, SF, NF, B, WB, true, FANIN, 2, 32 * PE, WWB>(in, out, w, no_t, no_neg, frames);

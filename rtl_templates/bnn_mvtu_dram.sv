@@ -13,6 +13,9 @@
 // a run, which holds the frames left (run_frames mod B, when not 0): the unit
 // takes the run's frame count from the control registers (run_start, run_frames)
 // and the driver streams the layer's weights ceil(run_frames / B) times per run.
+// A "frame" here is one input vector: a convolution's layer wrapper passes
+// run_frames * OH*OW (one window per output pixel, CW bits wide), so a batch is B
+// consecutive output pixels, which may span a frame boundary.
 //
 // Three processes joined by two-bank buffers, so that loading, computing and
 // emitting overlap and a frame costs NF*SF compute cycles (one step per cycle
@@ -37,7 +40,8 @@ module bnn_mvtu_dram #(
     parameter int OBW    = (SCORES != 0) ? 32 : 1,
     parameter int TADDR  = 1,   // threshold ROM address bits
     parameter int B      = 1,   // batch: frames per pass over the weights
-    parameter int WB     = 1    // bits per weight: 1 binary, > 1 two's complement
+    parameter int WB     = 1,   // bits per weight: 1 binary, > 1 two's complement
+    parameter int CW     = 32   // width of the run's vector count (run_frames)
 ) (
     input  logic                    clk,
     input  logic                    rst_n,
@@ -56,7 +60,7 @@ module bnn_mvtu_dram #(
     input  logic [PE*(AW+1)-1:0]    t_data,
     // run bookkeeping from the control block
     input  logic                    run_start,   // a classification run starts
-    input  logic [31:0]             run_frames   // its frame count (num_frames)
+    input  logic [CW-1:0]           run_frames   // its vector count (num_frames, times OH*OW for a convolution)
 );
     localparam int SFB = (SF > 1) ? $clog2(SF) : 1;
     localparam int NFB = (NF > 1) ? $clog2(NF) : 1;
@@ -74,13 +78,13 @@ module bnn_mvtu_dram #(
     logic [BSB-1:0] osize [2];   // frames in the output batch
 
     // ============================================================ loader
-    logic [31:0]    rem_l;       // frames of the run not yet loaded
+    logic [CW-1:0]  rem_l;       // frames of the run not yet loaded
     logic           lbank;
     logic [BB-1:0]  lb;
     logic [SFB-1:0] lsf;
-    wire  [31:0]    bs_l     = (rem_l < 32'(B)) ? rem_l : 32'(B);
+    wire  [CW-1:0]  bs_l     = (rem_l < CW'(B)) ? rem_l : CW'(B);
     wire            l_sf_last = (lsf == SFB'(SF - 1));
-    wire            l_b_last  = (32'(lb) == bs_l - 32'd1);
+    wire            l_b_last  = (CW'(lb) == bs_l - CW'(1));
     assign in_ready = !ifull[lbank] && (rem_l != '0);
     wire            load = in_valid && in_ready;
 

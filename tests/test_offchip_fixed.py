@@ -69,7 +69,7 @@ def test_binary_image_unchanged():
 # ---------------------------------------------------------------- folding, resources, optimizer
 
 
-def test_folding_accepts_dram_for_fixed_weights_and_still_refuses_convolutions(tmp_path):
+def test_folding_accepts_dram_for_fixed_weights_and_convolutions(tmp_path):
     net = fixed_mlp()
     p = tmp_path / "f.json"
     p.write_text(fo.to_json(BOTH_B2))
@@ -82,8 +82,9 @@ def test_folding_accepts_dram_for_fixed_weights_and_still_refuses_convolutions(t
                weight_bits=4),
         Dense("fc_out", 16, 2, rng.integers(0, 2, (2, 16), dtype=np.uint8))], classes=["a", "b"])
     conv.layers[0].thresholds = rn._thresholds(rng, conv, conv.layers[0])
-    with pytest.raises(backend.RTLError, match="conv0.*dense layers only"):
-        backend.generate(conv.validate(), {"conv0": LayerFold(1, 1, weights="dram", batch=2), "fc_out": LayerFold(1, 1)})
+    # convolutions stream their weights too (tests/test_conv_dram.py): here 4-bit lanes
+    files = backend.generate(conv.validate(), {"conv0": LayerFold(1, 1, weights="dram", batch=2), "fc_out": LayerFold(1, 1)})
+    assert "bnn_mvtu_dram" in files["rtl/layer_conv0.sv"] and ".WB(4)" in files["rtl/layer_conv0.sv"]
 
 
 def test_resource_estimate_and_optimizer_candidates():

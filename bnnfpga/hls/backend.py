@@ -365,8 +365,9 @@ def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runtime_pa
             if f.weights == "dram":  # off-chip weights (docs/offchip-weights.md)
                 from .offchip import dram_call
 
-                call = dram_call(pb, layer, f, cur, out, ident, last, cur_qb, runtime_params, dram_streams)
-                com.append(f"weights from DRAM on stream w_{ident} ({pb.dram_beat_bits}-bit beats), one pass per batch of {f.batch} frames")
+                call = dram_call(pb, layer, f, cur, out, ident, last, cur_qb, runtime_params, dram_streams, pix)
+                com.append(f"weights from DRAM on stream w_{ident} ({pb.dram_beat_bits}-bit beats), one pass per batch of {f.batch} "
+                           + ("frames" if pix == 1 else f"output pixels ({pix} per frame)"))
             if f.weights == "uram":  # bnnfpga.uram: URAM weight memory, loaded at run time
                 from ..uram import check_loadable
 

@@ -90,6 +90,7 @@ class LayerRTL:
     dram: bool = False  # weights stream from DRAM (rtl_templates/layer_dram.sv.j2)
     batch: int = 1  # frames per pass over the weights
     dram_beat_bits: int = 0  # weight-stream TDATA width
+    dram_vectors: int = 1  # vectors per frame of an off-chip layer: OH*OW for a convolution (bnnfpga.offchip)
     uram: bool = False  # weight memory in UltraRAM, loaded at run time (bnnfpga.uram, layer_uram_weights.sv.j2)
     uram_blocks: int = 0
 
@@ -187,12 +188,12 @@ def _offchip_hook(layer, f: LayerFold, L: LayerRTL, runtime_params: bool) -> Non
 
     if not is_dram(f):
         return
-    if not isinstance(layer, Dense):
-        raise RTLError(f"layer '{layer.name}': weights='dram' is supported for dense layers only in the RTL backend")
     if runtime_params:
         raise RTLError(f"layer '{layer.name}': weights='dram' cannot be combined with runtime_params "
                        "(DRAM weights are loaded by filling the DRAM buffer)")
     L.dram, L.batch, L.dram_beat_bits = True, f.batch, layer_beat_bits(layer, f)
+    if isinstance(layer, Conv2D):  # a vector per output pixel: batches of B pixels (docs/offchip-weights.md)
+        L.dram_vectors = int(L.out_shape[0]) * int(L.out_shape[1])
     L.weight_words = []  # the weights live in the DRAM image, not in the design
 
 
@@ -408,6 +409,9 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
     if any(L.dram for L in layers):
         meta["dram_weights"] = {L.name: {"port": f"s_axis_w_{L.module}", "beat_bits": L.dram_beat_bits,
                                          "batch": L.batch, "words_per_pass": L.sf * L.nf} for L in layers if L.dram}
+        for L in layers:  # convolutions: OH*OW vectors per frame, ceil(N * OH*OW / batch) passes per run
+            if L.dram and L.dram_vectors > 1:
+                meta["dram_weights"][L.name]["vectors_per_frame"] = L.dram_vectors
     files["design.json"] = json.dumps(meta, indent=2, sort_keys=True) + "\n"
     return files
 

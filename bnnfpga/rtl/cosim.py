@@ -359,7 +359,8 @@ def _dram_job(net: Network, folding, files: Dict[str, str], cfg: dict, pause: fl
         key = f"dram_{i}"
         image = images[name] if images and name in images else dram_image(layers[name], folding[name])
         arrays[key] = np.frombuffer(bytes(image), np.uint8)
-        cfg["dram"].append({"port": d["port"], "batch": int(d["batch"]), "key": key, "layer": name})
+        cfg["dram"].append({"port": d["port"], "batch": int(d["batch"]), "key": key, "layer": name,
+                            "vectors": int(d.get("vectors_per_frame", 1))})  # convolutions: OH*OW
     # a batch holds up to B frames: the first output waits for B frames more
     bmax = max(int(d["batch"]) for d in ports.values())
     cfg["latency_hint"] = bmax * int(cfg["cycles_hint"]) * 2
