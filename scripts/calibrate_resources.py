@@ -283,9 +283,10 @@ def fit(data):
         kind, feats, _ = features_of(pt["kind"], pt["params"])
         rows.setdefault(kind, []).append((feats, R.cells_to_resources(pt["cells"])))
     coef = {}
-    for kind, names in R.FEATURES.items():
+    for kind in R.FEATURES:
         coef[kind] = {}
         for res in R.RESOURCES:
+            names = R.feature_names(kind, res)
             pts = rows.get(kind, [])
             if not pts:
                 raise SystemExit(f"no calibration points for '{kind}'")
@@ -375,7 +376,7 @@ def main(argv=None):
                for res in ("lut", "ff", "bram")}
     out = {"format": "bnnfpga-resource-calibration-1", "tool": "yosys 0.23 synth_xilinx -family xc7",
            "note": "made by scripts/calibrate_resources.py from scripts/resource_calibration_data.json",
-           "features": R.FEATURES, "coefficients": coef, "holdout_error": summary, "points": rows}
+           "features": R.FEATURES, "ff_features": R.FF_FEATURES, "coefficients": coef, "holdout_error": summary, "points": rows}
     R.CALIBRATION_FILE.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     print_table(rows)
     print(f"hold-out errors: " + ", ".join(f"{k} max {v['max']:.1%} mean {v['mean']:.1%}" for k, v in summary.items()))
