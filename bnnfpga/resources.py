@@ -349,7 +349,8 @@ def mvtu_ff_features(p: Dict[str, int], mems: Sequence[MemoryMap]) -> Dict[str, 
 
     * ff_ctl: v1, out_valid; first1, last1 when SF > 1 (constant otherwise)
     * ff_ctr: the sf, nf and weight-address counters (log2 SF + log2 NF + log2 SF*NF bits)
-    * ff_in: the input word x1 (SIMD*EW); the input buffer: a register of SIMD*EW bits when
+    * ff_in: the input word x1 (SIMD*EW; in the DSPs' B registers for bnn_mvtu_fw's multiplier
+      lanes); the input buffer: a register of SIMD*EW bits when
       SF = 1 < NF; in LUT RAM its registered read address (log2 SF); in block RAM the bypass
       of its transparent read port (SIMD*EW + 1: x1 takes the word written in the same cycle)
     * pe_acc: the accumulators, PE*AW (none when SF = 1)
@@ -367,7 +368,9 @@ def mvtu_ff_features(p: Dict[str, int], mems: Sequence[MemoryMap]) -> Dict[str, 
     def lg(n):
         return float(_clog2(n)) if n > 1 else 0.0
 
-    ff_in = float(iw)
+    # bnn_mvtu_fw with fixed-point input: yosys maps each lane's WB x EW multiply to a DSP48E1 and
+    # moves x1 into the DSPs' B registers (one copy per PE): no fabric flip-flops left for x1
+    ff_in = 0.0 if p.get("WB", 1) > 1 and p["FIXED"] else float(iw)
     if nf > 1 and sf == 1:
         ff_in += iw  # ibuf[1]: a plain register
     ff_w = ff_t = 0.0
