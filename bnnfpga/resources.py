@@ -305,7 +305,7 @@ RESOURCES = ["lut", "ff"]
 # stage kinds whose flip-flops have features of their own (one per register group of the RTL);
 # the other kinds fit FEATURES[kind] for both resources
 FF_FEATURES = {
-    "mvtu": ["one", "ff_ctl", "ff_ctr", "ff_in", "pe_acc", "ff_out", "ff_wreg", "ff_treg"],
+    "mvtu": ["one", "ff_ctl", "counters", "ff_in", "pe_acc", "ff_out", "ff_wreg", "ff_treg"],
 }
 
 
@@ -348,7 +348,9 @@ def mvtu_ff_features(p: Dict[str, int], mems: Sequence[MemoryMap]) -> Dict[str, 
     per register group (checked bit for bit against yosys netlists of the calibration points):
 
     * ff_ctl: v1, out_valid; first1, last1 when SF > 1 (constant otherwise)
-    * ff_ctr: the sf, nf and weight-address counters (log2 SF + log2 NF + log2 SF*NF bits)
+    * counters (shared with the LUT fit, in mvtu_features): the sf, nf and weight-address counters
+      (log2 SF + log2 NF + log2 SF*NF bits; a 1-bit count where SF or NF is 1, which yosys
+      drops); off-chip units add their batch counters to it
     * ff_in: the input word x1 (SIMD*EW; in the DSPs' B registers for bnn_mvtu_fw's multiplier
       lanes); the input buffer: a register of SIMD*EW bits when
       SF = 1 < NF; in LUT RAM its registered read address (log2 SF); in block RAM the bypass
@@ -391,7 +393,6 @@ def mvtu_ff_features(p: Dict[str, int], mems: Sequence[MemoryMap]) -> Dict[str, 
             ff_in += m.ffs
     return {
         "ff_ctl": 2.0 + (2.0 if sf > 1 else 0.0),
-        "ff_ctr": lg(sf) + lg(nf) + lg(sf * nf),
         "ff_in": ff_in,
         "ff_out": float(pe * (aw + 1)) if p["SCORES"] else float(pe),
         "ff_wreg": ff_w,

@@ -31,18 +31,18 @@ def test_rom_register_bits():
 def _ff(**kw):
     p = {"PE": 4, "SIMD": 8, "SF": 8, "NF": 4, "EW": 1, "FIXED": 0, "SCORES": 0, "AW": 10, "FANIN": 64}
     p.update(kw)
-    return R.mvtu_ff_features(p, R.mvtu_memories(p))
+    return R.mvtu_features(p, R.mvtu_memories(p))
 
 
 def test_register_groups_follow_the_rtl():
     f = _ff()
-    assert f["ff_ctr"] == 3 + 2 + 5 and f["ff_ctl"] == 4
+    assert f["counters"] == 3 + 2 + 5 and f["ff_ctl"] == 4
     assert f["ff_in"] == 8 + 3  # x1 and the LUT RAM buffer's read address
     assert f["ff_out"] == 4
     assert f["ff_wreg"] == pytest.approx(32.0)  # 32 words: every column distinct
     # SF = 1 < NF: the input buffer is a register of its own; no accumulator, no first/last flags
     g = _ff(SIMD=64, SF=1)
-    assert g["ff_in"] == 128 and g["ff_ctl"] == 2 and g["ff_ctr"] == 2 + 2
+    assert g["ff_in"] == 128 and g["ff_ctl"] == 2
     # NF = 1: constant thresholds (no register), input never replayed
     h = _ff(NF=1)
     assert h["ff_treg"] == 0.0 and h["ff_in"] == 8
