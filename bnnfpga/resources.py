@@ -302,6 +302,18 @@ FEATURES = {
     "control": ["one"],
 }
 RESOURCES = ["lut", "ff"]
+# stage kinds whose flip-flops have features of their own (one per register group of the RTL);
+# the other kinds fit FEATURES[kind] for both resources
+FF_FEATURES = {
+    "mvtu": ["one", "ff_ctl", "counters", "ff_in", "pe_acc", "ff_out", "ff_wreg", "ff_treg"],
+}
+
+
+def feature_names(kind: str, res: str) -> List[str]:
+    """The features fitted for one (stage kind, resource)."""
+    if res == "ff" and kind in FF_FEATURES:
+        return FF_FEATURES[kind]
+    return FEATURES[kind]
 
 
 def mvtu_memories(p: Dict[str, int]) -> List[MemoryMap]:
@@ -318,11 +330,82 @@ def mvtu_memories(p: Dict[str, int]) -> List[MemoryMap]:
     return mems
 
 
+def rom_register_bits(width: int, depth: int) -> float:
+    """Flip-flops yosys keeps for the output register of a ROM in logic: one per distinct
+    non-constant column (a bit's values over the ``depth`` words); constant columns fold
+    away and equal ones merge (opt_merge).  Expected count for ``width`` random columns:
+    N (1 - (1 - 1/N)^width), N = 2^depth - 2 possible columns."""
+    if depth <= 1 or width <= 0:
+        return 0.0
+    if depth >= 40:
+        return float(width)
+    n = 2.0 ** depth - 2
+    return n * -math.expm1(width * math.log1p(-1.0 / n))
+
+
+def mvtu_ff_features(p: Dict[str, int], mems: Sequence[MemoryMap]) -> Dict[str, float]:
+    """Flip-flop features of bnn_mvtu / bnn_mvtu_fw and the layer wrapper (layer.sv.j2), one
+    per register group (checked bit for bit against yosys netlists of the calibration points):
+
+    * ff_ctl: v1, out_valid; first1, last1 when SF > 1 (constant otherwise)
+    * counters (shared with the LUT fit, in mvtu_features): the sf, nf and weight-address counters
+      (log2 SF + log2 NF + log2 SF*NF bits; a 1-bit count where SF or NF is 1, which yosys
+      drops); off-chip units add their batch counters to it
+    * ff_in: the input word x1 (SIMD*EW; in the DSPs' B registers for bnn_mvtu_fw's multiplier
+      lanes); the input buffer: a register of SIMD*EW bits when
+      SF = 1 < NF; in LUT RAM its registered read address (log2 SF); in block RAM the bypass
+      of its transparent read port (SIMD*EW + 1: x1 takes the word written in the same cycle)
+    * pe_acc: the accumulators, PE*AW (none when SF = 1)
+    * ff_out: the output word, PE bits, or PE*(AW+1) score bits (sign extension merged)
+    * ff_wreg: weight ROM output register when the ROM is in logic: one per distinct
+      non-constant column (:func:`rom_register_bits`); block RAM absorbs it (plus the
+      registered row select of depth-stacked block RAMs); URAM's read register
+    * ff_treg: threshold ROM output register (in logic): thresholds spread over about a
+      quarter of the accumulator range (AW - 2 varying bits) plus the direction bit per PE,
+      one register per distinct non-constant column over the NF words
+    """
+    pe, simd, sf, nf, aw = p["PE"], p["SIMD"], p["SF"], p["NF"], p["AW"]
+    iw = simd * p["EW"]
+
+    def lg(n):
+        return float(_clog2(n)) if n > 1 else 0.0
+
+    # bnn_mvtu_fw with fixed-point input: yosys maps each lane's WB x EW multiply to a DSP48E1 and
+    # moves x1 into the DSPs' B registers (one copy per PE): no fabric flip-flops left for x1
+    ff_in = 0.0 if p.get("WB", 1) > 1 and p["FIXED"] else float(iw)
+    if nf > 1 and sf == 1:
+        ff_in += iw  # ibuf[1]: a plain register
+    ff_w = ff_t = 0.0
+    for m in mems:
+        if m.what == "input buffer":
+            ff_in += {"lutram": lg(sf), "bram": iw + 1.0}.get(m.kind, m.ffs)
+        elif m.what.startswith("weights"):
+            if m.kind == "lut":
+                ff_w += rom_register_bits(m.width, m.depth)
+            elif m.kind == "bram":
+                ff_w += lg(int(round(m.mux / m.width)) + 1) if m.mux else 0.0
+            else:
+                ff_w += m.ffs
+        elif m.what == "thresholds":
+            if m.kind == "lut":
+                ff_t += rom_register_bits(pe * max(1, aw - 1), m.depth)
+        else:
+            ff_in += m.ffs
+    return {
+        "ff_ctl": 2.0 + (2.0 if sf > 1 else 0.0),
+        "ff_in": ff_in,
+        "ff_out": float(pe * (aw + 1)) if p["SCORES"] else float(pe),
+        "ff_wreg": ff_w,
+        "ff_treg": ff_t,
+    }
+
+
 def mvtu_features(p: Dict[str, int], mems: Sequence[MemoryMap]) -> Dict[str, float]:
     pe, simd, aw = p["PE"], p["SIMD"], p["AW"]
     fixed = p["FIXED"]
     lanes = pe * simd
     return {
+        **mvtu_ff_features(p, mems),
         "one": 1.0,
         "lanes_bin": 0.0 if fixed else float(lanes),
         "lanes_fix": float(lanes) if fixed else 0.0,
