@@ -300,17 +300,27 @@ class _Device:
     def _weight_images(self, n: int):
         """The weight buffers queued on the weight DMAs (the emulated DRAM streams each one
         ceil(n / batch) times, ceil(n * OH*OW / batch) for a convolution); None when a transfer has the wrong size (the board would hang)."""
+        from .offchip import passes
+
         out = {}
         for name, e in (self.meta.get("dram_weights") or {}).items():
             ch = self.wdma[name].sendchannel
-            if ch.nbytes != e["bytes_per_pass"]:
+            k = self._passes_in(name, ch, e["bytes_per_pass"])  # a transfer may carry several passes
+            if k is None:
                 return None
-            out[name] = bytes(np.asarray(ch.buffer).reshape(-1).view(np.uint8)[: ch.nbytes])
-            self.wimage[name] = out[name]
-            from .offchip import passes
-
-            self.wleft[name] = passes(n, e["batch"], e.get("vectors_per_frame", 1)) - 1
+            out[name] = self.wimage[name] = bytes(np.asarray(ch.buffer).reshape(-1).view(np.uint8)[: e["bytes_per_pass"]])
+            self.wleft[name] = passes(n, e["batch"], e.get("vectors_per_frame", 1)) - k
         return out
+
+    def _passes_in(self, name: str, ch, pass_bytes: int):
+        """How many whole, identical weight passes the queued transfer holds (None: not a whole
+        number of passes, or copies that differ: the board would stream other weights or hang)."""
+        if ch.nbytes == 0 or ch.nbytes % pass_bytes:
+            return None
+        raw = np.asarray(ch.buffer).reshape(-1).view(np.uint8)[: ch.nbytes].reshape(-1, pass_bytes)
+        if not (raw == raw[0]).all():
+            raise EmulationError(f"weight DMA of layer '{name}': the copies of the weight image in one transfer differ")
+        return raw.shape[0]
 
     def _weight_passes(self):
         """Passes after the first: the emulated DRAM already streamed them, so each transfer the
@@ -320,12 +330,17 @@ class _Device:
         for name, d in self.wdma.items():
             ch = d.sendchannel
             if ch._busy and self.wleft.get(name, 0) > 0:
-                now = bytes(np.asarray(ch.buffer).reshape(-1).view(np.uint8)[: ch.nbytes])
-                if now != self.wimage[name]:
+                pass_bytes = len(self.wimage[name])
+                k = self._passes_in(name, ch, pass_bytes)
+                now = bytes(np.asarray(ch.buffer).reshape(-1).view(np.uint8)[:pass_bytes])
+                if k is None or now != self.wimage[name]:
                     raise EmulationError(f"weight DMA of layer '{name}': a later pass differs from the first "
                                          "(the driver changed the weight buffer during a run)")
+                if k > self.wleft[name]:
+                    raise EmulationError(f"weight DMA of layer '{name}': a transfer of {k} passes when "
+                                         f"{self.wleft[name]} are due (the board would hang)")
                 ch._complete(ch.nbytes)
-                self.wleft[name] -= 1
+                self.wleft[name] -= k
 
 
 class EmulatedOverlay:

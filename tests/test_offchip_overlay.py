@@ -42,7 +42,9 @@ def test_sim_runtime_fills_and_streams_the_weight_buffers():
     assert sorted(clf._driver.ol.ip_dict) == ["axi_dma_0", "axi_dma_w0", "axi_dma_w1", "axi_dma_w2", "bnn_frames_0",
                                               "bnn_top_0"]
     buf = drv.dram.buffers["fc1"]
-    assert buf.nbytes == 128 and buf.flushed >= 1 and emu.wdma["fc1"].sendchannel.idle
+    # the buffer holds one weight image (128 bytes) per pass of the run: one transfer per layer
+    assert buf.nbytes == 4 * 128 and buf.flushed >= 1 and emu.wdma["fc1"].sendchannel.idle
+    assert drv.dram.copies == {"fc0": 3, "fc1": 4, "fc_out": 3} and drv.dram.transfers == 3
 
     # the accelerator computes with what the driver put in DRAM: inverted weights in the
     # buffer give the scores of the network with inverted fc1 weights
@@ -59,7 +61,37 @@ def test_sim_runtime_fills_and_streams_the_weight_buffers():
 def test_a_driver_that_stops_streaming_weights_times_out_with_a_message():
     net = dram_mlp()
     images = rn.random_images(np.random.default_rng(6), net, 5)
-    clf = Classifier(net, runtime="sim", folding=ALL_DRAM, timeout_s=1.0)
+    import bnnfpga.overlay_dram as od
+
+    old, od.MAX_BUFFER_BYTES = od.MAX_BUFFER_BYTES, 1  # one pass per transfer
+    try:
+        clf = Classifier(net, runtime="sim", folding=ALL_DRAM, timeout_s=1.0)
+    finally:
+        od.MAX_BUFFER_BYTES = old
     clf._driver.dram.service = lambda: None  # never re-queues the weight buffers
     with pytest.raises(AcceleratorTimeout, match="weight passes not sent: fc0: 1 pass.*fc1: 2 pass"):
         clf.classify_batch(images)
+
+
+@pytest.mark.cosim
+def test_capped_buffers_carry_several_passes_per_transfer(monkeypatch):
+    """With room for 2 weight images per buffer, a 7-frame run needs ceil(passes / 2)
+    transfers per layer (fc0 3 passes -> 2 transfers, fc1 4 -> 2, fc_out 3 -> 2), and
+    the scores stay exact."""
+    import bnnfpga.overlay_dram as od
+
+    net = dram_mlp()
+    images = rn.random_images(np.random.default_rng(5), net, 7)
+    meta = md.make(net, dumps(net), ALL_DRAM, name="m", board=boards.get("pynq-z2"), clock_mhz=100.0)
+    sizes = {n: e["bytes_per_pass"] for n, e in meta["dram_weights"].items()}
+    monkeypatch.setattr(od, "MAX_BUFFER_BYTES", 2 * max(sizes.values()))
+    clf = Classifier(net, runtime="sim", folding=ALL_DRAM)
+    r = clf.classify_batch(images)
+    np.testing.assert_array_equal(r.scores, GoldenModel(net).run(images))
+    drv = clf._driver
+    assert drv.dram.copies == {n: min(p, 2 * max(sizes.values()) // sizes[n])
+                               for n, p in {"fc0": 3, "fc1": 4, "fc_out": 3}.items()}
+    want = sum(-(-p // drv.dram.copies[n]) for n, p in {"fc0": 3, "fc1": 4, "fc_out": 3}.items())
+    assert drv.dram.transfers == want and want > 3
+    assert drv.dram.left == {"fc0": 0, "fc1": 0, "fc_out": 0}
+    clf.close()
