@@ -145,9 +145,9 @@ def check(net: Network, folding: Dict[str, LayerFold]) -> Dict[str, LayerFold]:
         if not isinstance(lp, int) or isinstance(lp, bool) or not 0 <= lp <= f.pe:
             raise FoldingError(f"layer '{layer.name}': lut_pe must be an integer in [0, PE={f.pe}], got {lp!r}")
         check_offchip(layer, f)
-        if net.is_graph and (f.weights != "onchip" or f.lut_pe):
-            raise FoldingError(f"layer '{layer.name}': {'weights=' + f.weights if f.weights != 'onchip' else 'lut_pe'} is "
-                               "supported for chain networks only (not in graph networks yet)")
+        if net.is_graph and f.weights != "onchip":
+            raise FoldingError(f"layer '{layer.name}': weights={f.weights} is supported for chain networks only "
+                               "(not in graph networks yet)")
         if layer.out_channels % f.pe:
             raise FoldingError(f"layer '{layer.name}': PE={f.pe} does not divide its {layer.out_channels} output channels")
         base = simd_base(layer)

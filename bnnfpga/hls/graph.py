@@ -35,7 +35,8 @@ from ..folding import LayerFold
 from .. import strided
 from ..ir import Add, Concat, Conv2D, Dense, MaxPool2D, Network, Threshold, acc_bits, graph_shapes, range_bits, value_ranges
 from .. import fixed_weights as fw
-from .backend import MAX_AP_WIDTH, BackendError, ParamBlock, Plan, Stage, _rows, _shape, input_cycles, layer_idents, safe_text
+from .backend import (MAX_AP_WIDTH, BackendError, ParamBlock, Plan, Stage, _lut_pe_hook, _rows, _shape, input_cycles,
+                      layer_idents, safe_text)
 
 HLS_SLACK = 16  # words added to every deep FIFO's formula depth in the generated pragmas
 
@@ -137,6 +138,8 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runt
             abits = acc_bits(net, layer) + 2
             params.append(ParamBlock(len(params), ident, name, kind, layer.out_channels, layer.fan_in, pe, simd, sf, nf,
                                      cur_qb, abits, layer.thresholds is not None, layer, int_out, ob))
+            _lut_pe_hook(params[-1], layer, f, runtime_params)  # LayerFold.lut_pe: some PEs' weights in LUT ROM
+            wstore = params[-1].wstore
             widths += [simd * fw.weight_bits(layer), ww, 32 * pe, ob * pe]
             com = [f"{kind} {_shape(ishape)} -> {_shape(oshape)}, fan-in {layer.fan_in}, "
                    + fw.weights_text(layer, cur_qb > 1),
@@ -144,18 +147,18 @@ def plan_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, runt
             if last:
                 com.append(f"last layer: {pe} int32 scores per word")
                 call = (f"bnn_mvu_scores<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {layer.fan_in}{fw.hls_wb_arg(layer)}>"
-                        f"({var}, {out}, {ident}_w, frames)")
+                        f"({var}, {out}, {wstore}, frames)")
                 otype, skind, oinfo = f"ap_uint<{32 * pe}>", "scores", (pe, 32)
             elif int_out:
                 lo, hi = ranges[name]
                 com.append(f"integer output: {pe} lanes of {ob} bits (range [{lo}, {hi}])")
                 call = (f"bnn_mvu_int<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {pix}, {layer.fan_in}, {ob}{fw.hls_wb_arg(layer)}>"
-                        f"({var}, {out}, {ident}_w, frames)")
+                        f"({var}, {out}, {wstore}, frames)")
                 otype, skind, oinfo = f"ap_uint<{ob * pe}>", "mvu_int", (pe, ob)
             else:
                 com.append(f"threshold on the last input fold ({abits}-bit accumulator); {pe} bits per word")
                 call = (f"bnn_mvtu<{simd}, {cur_qb}, {pe}, {sf}, {nf}, {pix}, {abits}{fw.hls_wb_arg(layer)}>"
-                        f"({var}, {out}, {ident}_w, {ident}_t, {ident}_neg, frames)")
+                        f"({var}, {out}, {wstore}, {ident}_t, {ident}_neg, frames)")
                 otype, skind, oinfo = f"ap_uint<{pe}>", "mvtu", (pe, 1)
             add_stage(Stage(skind, name, f"{kind} '{lname}'", com, call, out, otype, cyc,
                             f"{_shape(ishape)}->{_shape(oshape)}", str(pe), str(simd)), [var], [out], fd.prog_mvu(sf, nf, pix))
