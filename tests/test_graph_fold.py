@@ -108,3 +108,20 @@ def test_graph_estimate_against_yosys(model, tmp_path):
     assert abs(est.lut / rep["total"]["LUT"] - 1) < 0.25
     assert abs(est.ff / rep["total"]["FF"] - 1) < 0.25
     assert any("join input" in s["what"] for s in rep["stages"])
+
+
+def test_optimizer_finds_a_faster_folding_when_the_slowest_needs_more_fifo_memory(model):
+    """A graph's slowest folding is not its smallest: its FIFOs hold more words the slower the
+    branches run.  With 5 BRAM36 the slowest foldings do not fit, a faster one does, and the
+    optimizer finds it instead of reporting that nothing fits; with 2 it says what binds."""
+    from bnnfpga import export, zoo
+
+    net = export.to_ir(zoo.binary_resnet(input_shape=(1, 16, 16), stages=(1, 1), base=32).eval(), (1, 16, 16),
+                       name="r16")
+    r = optimizer.optimize(net, budget=Budget(lut=60000, bram36=5), model=model)
+    assert r.feasible and r.resources.bram36 <= 5 and r.cycles == graph.plan_graph(net, r.folding).cycles
+    # the premise: slower foldings of this network need more block RAM than 5
+    assert all(model.total(net, fo.for_target(net, T)).bram36 > 5 for T in (4 * r.cycles, 16 * r.cycles, 128 * r.cycles))
+    assert "slower foldings need more FIFO memory" in r.message
+    none = optimizer.optimize(net, budget=Budget(lut=60000, bram36=2), model=model)
+    assert not none.feasible and none.binding == "BRAM36" and "no folding found that fits" in none.message
