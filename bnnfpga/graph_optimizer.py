@@ -148,8 +148,9 @@ def optimize_graph(net, board=None, *, target_fps: Optional[float] = None, clock
         raise FoldingError(f"network '{net.name}': no folding reaches its own cycle counts")
     if not top[4]:
         # Unlike a chain, a graph's slowest folding is not its smallest: its shortcut and
-        # rate-matching FIFOs hold more words the slower the branches run.  Look at faster
-        # paces (log-spaced) for one that fits, and search between it and the next faster.
+        # rate-matching FIFOs hold more words the slower the branches run.  Look at 16 paces
+        # spread over the sorted reachable ones for one that fits, then search between it and
+        # the next faster one.
         grid = sorted({int(round(i * (hi) / 15)) for i in range(16)}, reverse=True)
         found = next((j for j in grid if ok(Ts[j])), None)
         if found is None:
