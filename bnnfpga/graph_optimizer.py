@@ -146,6 +146,7 @@ def optimize_graph(net, board=None, *, target_fps: Optional[float] = None, clock
     top = best(Ts[hi])
     if top is None:
         raise FoldingError(f"network '{net.name}': no folding reaches its own cycle counts")
+    lo, note = 0, ""
     if not top[4]:
         # Unlike a chain, a graph's slowest folding is not its smallest: its shortcut and
         # rate-matching FIFOs hold more words the slower the branches run.  Look at 16 paces
@@ -159,21 +160,8 @@ def optimize_graph(net, board=None, *, target_fps: Optional[float] = None, clock
             return _graph_result(near[3], near[1], near[2], clock, budget, False, budget.binding(near[1], near[2])[0],
                                  None, f"no folding found that fits ({len(grid)} paces from {Ts[0]:,} to {Ts[hi]:,} "
                                  "cycles/frame checked; slower foldings need deeper FIFOs); the closest is shown")
-        hi = found
-        faster = [j for j in grid if j < found]
-        lo = max(faster) if faster else 0
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if ok(Ts[mid]):
-                hi = mid
-            else:
-                lo = mid + 1
-        f, res, ln, pl, _ = best(Ts[hi])
-        return _graph_result(pl, res, ln, clock, budget, True, None, None,
-                             f"balanced over every branch at {pl.cycles:,} cycles/frame; shortcut FIFOs "
-                             f"{pl.shortcut_fifo_bits:,} bits (counted in the resources); slower foldings "
-                             "need more FIFO memory than this budget")
-    lo = 0
+        hi, lo = found, max([j for j in grid if j < found], default=0)
+        note = "; slower foldings need more FIFO memory than this budget"
     while lo < hi:
         mid = (lo + hi) // 2
         if ok(Ts[mid]):
@@ -183,7 +171,7 @@ def optimize_graph(net, board=None, *, target_fps: Optional[float] = None, clock
     f, res, ln, pl, _ = best(Ts[hi])
     return _graph_result(pl, res, ln, clock, budget, True, None, None,
                          f"balanced over every branch at {pl.cycles:,} cycles/frame; shortcut FIFOs "
-                         f"{pl.shortcut_fifo_bits:,} bits (counted in the resources)")
+                         f"{pl.shortcut_fifo_bits:,} bits (counted in the resources){note}")
 
 
 def _graph_result(pl, res: Resources, ln: int, clock: float, budget: Budget, feasible: bool, binding, target_fps, msg):
