@@ -232,6 +232,17 @@ def _weight_mem_lut(L: LayerRTL) -> str:
     return "\n".join(out) + "\n"
 
 
+def weight_rom_files(L: LayerRTL) -> Dict[str, str]:
+    """The $readmemh files of a layer's weight ROM: the block-RAM part (none when every PE's
+    weights are in LUT ROM or loaded at run time) and the LUT-ROM part (LayerFold.lut_pe)."""
+    out = {}
+    if L.weight_words:
+        out[L.mem_file] = _weight_mem(L)
+    if L.lut_pe:
+        out[L.mem_file_lut] = _weight_mem_lut(L)
+    return out
+
+
 def plan(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_depth: Optional[int] = None,
          runtime_params: bool = False):
     """The stage chain and per-layer modules (no text yet)."""
@@ -379,10 +390,7 @@ def generate(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, fifo_d
             files[f"rtl/{L.module}.sv"] = env.get_template("layer_dram.sv.j2").render(L=L)
             continue
         files[f"rtl/{L.module}.sv"] = layer_t.render(L=L)
-        if L.weight_words:
-            files[L.mem_file] = _weight_mem(L)
-        if L.lut_pe:
-            files[L.mem_file_lut] = _weight_mem_lut(L)
+        files.update(weight_rom_files(L))
     cycles = fold_mod.pipeline_cycles(net, folding, top_k)
     files[f"rtl/{TOP}.sv"] = env.get_template("bnn_top.sv.j2").render(
         net_name=net.name, stages=stages, cycles=cycles, classes=net.num_classes, top_k=top_k,

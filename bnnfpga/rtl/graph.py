@@ -498,10 +498,7 @@ def generate_graph(net: Network, folding: Dict[str, LayerFold], top_k: int = 1, 
     layer_t = env.get_template("layer.sv.j2")
     for L in pl.layers:
         files[f"rtl/{L.module}.sv"] = layer_t.render(L=L)
-        if L.weight_words:
-            files[L.mem_file] = bk._weight_mem(L)
-        if L.lut_pe:  # LayerFold.lut_pe: the last lut_pe PEs' weights in a LUT ROM
-            files[L.mem_file_lut] = bk._weight_mem_lut(L)
+        files.update(bk.weight_rom_files(L))
     thr_t = env.get_template("graph_threshold.sv.j2")
     for T in pl.thresholds:
         files[f"rtl/{T.module}.sv"] = thr_t.render(T=T)
