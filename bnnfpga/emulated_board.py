@@ -305,22 +305,24 @@ class _Device:
         out = {}
         for name, e in (self.meta.get("dram_weights") or {}).items():
             ch = self.wdma[name].sendchannel
-            k = self._passes_in(name, ch, e["bytes_per_pass"])  # a transfer may carry several passes
-            if k is None:
+            got = self._passes_in(name, ch, e["bytes_per_pass"])  # a transfer may carry several passes
+            if got is None:
                 return None
-            out[name] = self.wimage[name] = bytes(np.asarray(ch.buffer).reshape(-1).view(np.uint8)[: e["bytes_per_pass"]])
+            k, out[name] = got
+            self.wimage[name] = out[name]
             self.wleft[name] = passes(n, e["batch"], e.get("vectors_per_frame", 1)) - k
         return out
 
     def _passes_in(self, name: str, ch, pass_bytes: int):
-        """How many whole, identical weight passes the queued transfer holds (None: not a whole
-        number of passes, or copies that differ: the board would stream other weights or hang)."""
+        """(passes, the first pass's bytes) of the queued transfer: whole, identical weight
+        passes (None: not a whole number of passes; copies that differ: the board would stream
+        other weights)."""
         if ch.nbytes == 0 or ch.nbytes % pass_bytes:
             return None
         raw = np.asarray(ch.buffer).reshape(-1).view(np.uint8)[: ch.nbytes].reshape(-1, pass_bytes)
         if not (raw == raw[0]).all():
             raise EmulationError(f"weight DMA of layer '{name}': the copies of the weight image in one transfer differ")
-        return raw.shape[0]
+        return raw.shape[0], raw[0].tobytes()
 
     def _weight_passes(self):
         """Passes after the first: the emulated DRAM already streamed them, so each transfer the
@@ -330,12 +332,11 @@ class _Device:
         for name, d in self.wdma.items():
             ch = d.sendchannel
             if ch._busy and self.wleft.get(name, 0) > 0:
-                pass_bytes = len(self.wimage[name])
-                k = self._passes_in(name, ch, pass_bytes)
-                now = bytes(np.asarray(ch.buffer).reshape(-1).view(np.uint8)[:pass_bytes])
-                if k is None or now != self.wimage[name]:
+                got = self._passes_in(name, ch, len(self.wimage[name]))
+                if got is None or got[1] != self.wimage[name]:
                     raise EmulationError(f"weight DMA of layer '{name}': a later pass differs from the first "
                                          "(the driver changed the weight buffer during a run)")
+                k = got[0]
                 if k > self.wleft[name]:
                     raise EmulationError(f"weight DMA of layer '{name}': a transfer of {k} passes when "
                                          f"{self.wleft[name]} are due (the board would hang)")
