@@ -34,7 +34,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .folding import LayerFold
 from .ir import Conv2D, Dense, Network
 from .resources import (CalibrationError, MemoryMap, Resources, StageEstimate, fifo_features, fifo_memories,
-                        mvtu_features, mvtu_memories, mvtu_params, place_rom, read_calibration)
+                        linear_lut_ff, mvtu_features, mvtu_memories, mvtu_params, place_rom, read_calibration)
 from .rtl.backend import _clog2
 
 GRAPH_CALIBRATION_FILE = Path(__file__).resolve().parent / "graph_calibration.json"
@@ -146,11 +146,7 @@ class GraphModel:
         return _load_graph_model(str(Path(path) if path else GRAPH_CALIBRATION_FILE))
 
     def linear(self, kind: str, feats: Dict[str, float]) -> Tuple[float, float]:
-        out = []
-        for r in GRAPH_RESOURCES:
-            c = self.coef[kind][r]
-            out.append(max(0.0, sum(c.get(k, 0.0) * v for k, v in feats.items())))
-        return out[0], out[1]
+        return linear_lut_ff(self.coef[kind], feats)
 
     def estimate(self, kind: str, p: Dict[str, int]) -> Tuple[Resources, List[MemoryMap]]:
         feats, mems = graph_features(kind, p)

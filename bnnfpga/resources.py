@@ -309,6 +309,12 @@ FF_FEATURES = {
 }
 
 
+def linear_lut_ff(coef: Dict[str, Dict[str, float]], feats: Dict[str, float]) -> Tuple[float, float]:
+    """(LUT, FF) of one stage: each resource's coefficients times the features, at least 0."""
+    lut, ff = (max(0.0, sum(coef[r].get(k, 0.0) * v for k, v in feats.items())) for r in RESOURCES)
+    return lut, ff
+
+
 def feature_names(kind: str, res: str) -> List[str]:
     """The features fitted for one (stage kind, resource)."""
     if res == "ff" and kind in FF_FEATURES:
@@ -530,11 +536,7 @@ class ResourceModel:
         return _load_cached(str(p))
 
     def _linear(self, kind: str, feats: Dict[str, float]) -> Tuple[float, float]:
-        out = []
-        for r in RESOURCES:
-            c = self.coef[kind][r]
-            out.append(max(0.0, sum(c.get(k, 0.0) * v for k, v in feats.items())))
-        return out[0], out[1]
+        return linear_lut_ff(self.coef[kind], feats)
 
     def _estimate(self, kind: str, feats: Dict[str, float], mems: Sequence[MemoryMap]) -> Resources:
         lut, ff = self._linear(kind, feats)
