@@ -219,7 +219,6 @@ def compare_flat(data, design_dir: Path):
     next to the same instances in the design's flat (hierarchical) yosys run: how faithful a per-stage
     sum is."""
     from bnnfpga.rtl import stage_yosys as SY
-    from bnnfpga.rtl.yosys import _counts
 
     flat = {s["instance"]: s for s in json.loads((design_dir / "resources.json").read_text())["stages"]}
 
@@ -358,15 +357,6 @@ def summary(rows, split):
     return out
 
 
-def print_table(rows, file=sys.stdout):
-    print(f"{'point':44s} {'split':7s} {'LUT yosys':>9s} {'model':>8s} {'err':>6s}  {'FF yosys':>8s} {'model':>8s} "
-          f"{'err':>6s}  {'BRAM y':>6s} {'model':>6s}", file=file)
-    for r in rows:
-        y, m = r["yosys"], r["model"]
-        print(f"{r['point'][:44]:44s} {r['split']:7s} {y['lut']:9.0f} {m['lut']:8.0f} {r['lut_err']:6.1%}  "
-              f"{y['ff']:8.0f} {m['ff']:8.0f} {r['ff_err']:6.1%}  {y['bram36']:6.1f} {m['bram36']:6.1f}", file=file)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fit-only", action="store_true", help="do not run yosys; refit from stored data")
@@ -428,7 +418,7 @@ def main(argv=None):
            "holdout_error": summary(rows, "holdout"), "design_error": summary(rows, "design"),
            "per_kind": per_kind, "points": rows}
     G.GRAPH_CALIBRATION_FILE.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
-    print_table(rows)
+    CR.print_table(rows, width=44)
     for kind, v in per_kind.items():
         print(f"{kind:10s} " + "  ".join(f"{sp}: LUT max {s['lut']['max']:.1%} mean {s['lut']['mean']:.1%} "
                                           f"sum {s['lut_sum']['err']:.1%} ({s['points']})" for sp, s in v.items()))

@@ -339,14 +339,14 @@ def error_table(data, model):
     return out
 
 
-def print_table(rows, split=None, file=sys.stdout):
-    print(f"{'point':52s} {'split':7s} {'LUT yosys':>9s} {'model':>8s} {'err':>6s}  {'FF yosys':>8s} {'model':>8s} "
+def print_table(rows, split=None, file=sys.stdout, width: int = 52):
+    print(f"{'point':{width}s} {'split':7s} {'LUT yosys':>9s} {'model':>8s} {'err':>6s}  {'FF yosys':>8s} {'model':>8s} "
           f"{'err':>6s}  {'BRAM y':>6s} {'model':>6s}", file=file)
     for r in rows:
         if split and r["split"] != split:
             continue
         y, m = r["yosys"], r["model"]
-        print(f"{r['point'][:52]:52s} {r['split'] + ('(ff)' if r.get('fitted') == 'ff' else ''):7s} {y['lut']:9.0f} {m['lut']:8.0f} {r['lut_err']:6.1%}  "
+        print(f"{r['point'][:width]:{width}s} {r['split'] + ('(ff)' if r.get('fitted') == 'ff' else ''):7s} {y['lut']:9.0f} {m['lut']:8.0f} {r['lut_err']:6.1%}  "
               f"{y['ff']:8.0f} {m['ff']:8.0f} {r['ff_err']:6.1%}  {y['bram36']:6.1f} {m['bram36']:6.1f}", file=file)
 
 
