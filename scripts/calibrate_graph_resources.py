@@ -26,7 +26,6 @@ import argparse
 import json
 import re
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -388,23 +387,7 @@ def main(argv=None):
     todo = [(k, s, sp) for k, s, sp in all_points() if point_key(k, s) not in data["points"] and a.only in point_key(k, s)]
     if not a.fit_only and todo:
         print(f"{len(todo)} points to synthesise ({len(data['points'])} stored)", flush=True)
-        lock = threading.Lock()
-
-        def job(item):
-            k, s, sp = item
-            try:
-                r = synth_point(k, s)
-            except Exception as e:  # noqa: BLE001 - report and go on with the other points
-                print(f"FAILED {point_key(k, s)}: {type(e).__name__}: {str(e)[:300]}", flush=True)
-                return
-            r["split"] = sp
-            with lock:  # several yosys jobs finish at once
-                data["points"][point_key(k, s)] = r
-                save_data(data)
-            print(f"{point_key(k, s):44s} {r['seconds']:6.1f} s {R.cells_to_resources(r['cells']).as_dict()}", flush=True)
-
-        with ThreadPoolExecutor(max(1, a.jobs)) as ex:
-            list(ex.map(job, todo))
+        CR.synth_points(todo, data, synth_point, point_key, save_data, a.jobs, width=44)
     coef = fit(data)
     gm = G.GraphModel(coef, "fit")
     rows = error_table(data, gm)

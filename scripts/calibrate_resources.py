@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -350,6 +351,29 @@ def print_table(rows, split=None, file=sys.stdout, width: int = 52):
               f"{y['ff']:8.0f} {m['ff']:8.0f} {r['ff_err']:6.1%}  {y['bram36']:6.1f} {m['bram36']:6.1f}", file=file)
 
 
+def synth_points(todo, data, synth, key, save, jobs: int = 1, width: int = 50):
+    """Synthesise the (kind, spec, split) items of ``todo`` with ``synth(kind, spec)``, ``jobs``
+    yosys processes at once; each result goes into data["points"][key(kind, spec)] and is saved
+    at once (under a lock: several jobs finish at once).  A failed point is reported and skipped."""
+    lock = threading.Lock()
+
+    def job(item):
+        k, s, sp = item
+        try:
+            r = synth(k, s)
+        except Exception as e:  # noqa: BLE001 - report and go on with the other points
+            print(f"FAILED {key(k, s)}: {type(e).__name__}: {str(e)[:300]}", flush=True)
+            return
+        r["split"] = sp
+        with lock:
+            data["points"][key(k, s)] = r
+            save(data)
+        print(f"{key(k, s):{width}s} {r['seconds']:6.1f} s {R.cells_to_resources(r['cells']).as_dict()}", flush=True)
+
+    with ThreadPoolExecutor(max(1, jobs)) as ex:
+        list(ex.map(job, todo))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fit-only", action="store_true", help="do not run yosys; refit from stored data")
@@ -370,20 +394,7 @@ def main(argv=None):
     if not a.fit_only:
         print(f"{len(todo)} points to synthesise ({len(data['points'])} stored)", flush=True)
 
-        def job(item):
-            k, s, sp = item
-            try:
-                r = synth_point(k, s)
-            except Exception as e:  # noqa: BLE001 - report and go on with the other points
-                print(f"FAILED {point_key(k, s)}: {type(e).__name__}: {str(e)[:300]}", flush=True)
-                return
-            r["split"] = sp
-            data["points"][point_key(k, s)] = r
-            save_data(data)
-            print(f"{point_key(k, s):50s} {r['seconds']:6.1f} s {R.cells_to_resources(r['cells']).as_dict()}", flush=True)
-
-        with ThreadPoolExecutor(max(1, a.jobs)) as ex:
-            list(ex.map(job, todo))
+        synth_points(todo, data, synth_point, point_key, save_data, a.jobs, width=50)
     coef = fit(data)
     model = R.ResourceModel(coef, "fit")
     rows = error_table(data, model)
